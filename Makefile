@@ -1,0 +1,33 @@
+# The two commands of the README: `make run` and `make test`.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= ../shared/data/acn-data-caltech-jpl
+PORT ?= 8000
+HOST ?= 127.0.0.1
+# Tests run on the database production uses; point elsewhere with DATABASE_URL=...
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
+
+.PHONY: run test install lint
+
+$(BIN)/.installed: requirements/base.txt requirements/dev.txt requirements/prod.txt
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r requirements/dev.txt -r requirements/prod.txt
+	touch $@
+
+install: $(BIN)/.installed
+
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py import_sessions "$(DATA)"
+	$(BIN)/python manage.py ensure_admin
+	$(BIN)/daphne -b $(HOST) -p $(PORT) giu_ev.asgi:application
+
+test: install
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run

@@ -1,0 +1,272 @@
+"""GIU EV settings, read from the environment with django-environ.
+
+With no environment set the portal runs embedded: an SQLite file under
+``var/``, an in-memory channel layer and Celery tasks run in-process. Setting
+``DATABASE_URL`` (PostgreSQL) and ``REDIS_URL`` turns on the production
+set-up. A value that cannot be read stops start-up with a message that names
+the variable.
+"""
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+
+def _read(name: str, reader, default):
+    """Read one variable; a value that does not parse names the variable."""
+    try:
+        return reader(name, default=default)
+    except (ValueError, TypeError, KeyError, environ.ImproperlyConfigured) as exc:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} is invalid: {exc}"
+        ) from exc
+
+
+def _secret(name: str, default: str | None = None) -> str | None:
+    """A secret from NAME, or from the file named by NAME_FILE (Docker/K8s secrets)."""
+    path = env.str(f"{name}_FILE", default="")
+    if path:
+        try:
+            return Path(path).read_text().strip()
+        except OSError as exc:
+            raise ImproperlyConfigured(f"{name}_FILE cannot be read: {exc}") from exc
+    return env.str(name, default=default)
+
+
+# --- Core ----------------------------------------------------------------------
+
+DEBUG = _read("DEBUG", env.bool, False)
+VAR_DIR = Path(_read("GIU_VAR_DIR", env.str, str(BASE_DIR / "var")))
+
+SECRET_KEY = _secret("SECRET_KEY")
+if not SECRET_KEY:
+    # Embedded use: one random key per checkout, kept out of git under var/.
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        from django.core.management.utils import get_random_secret_key
+
+        key_file.write_text(get_random_secret_key())
+        key_file.chmod(0o600)
+    SECRET_KEY = key_file.read_text().strip()
+
+ALLOWED_HOSTS = _read("ALLOWED_HOSTS", env.list, ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = _read("CSRF_TRUSTED_ORIGINS", env.list, [])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "channels",
+    "rest_framework",
+    "rest_framework_api_key",
+    "django_filters",
+    "drf_spectacular",
+    "django_celery_beat",
+    "django_prometheus",
+    "stations",
+    "sessions.apps.ChargingConfig",
+    "forecasting",
+    "ocpp_bridge",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "giu_ev.urls"
+WSGI_APPLICATION = "giu_ev.wsgi.application"
+ASGI_APPLICATION = "giu_ev.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Database --------------------------------------------------------------------
+# PostgreSQL through psycopg 3 with Django's connection pool. Persistent
+# connections (CONN_MAX_AGE) must stay off under ASGI: each request runs in its
+# own thread and would keep its own connection until the server runs out.
+
+DATABASE_URL = _read("DATABASE_URL", env.str, "")
+if DATABASE_URL:
+    try:
+        _db = env.db_url_config(DATABASE_URL)
+    except Exception as exc:  # django-environ raises several types here
+        raise ImproperlyConfigured(f"DATABASE_URL is invalid: {exc}") from exc
+    if _db["ENGINE"] == "django.db.backends.postgresql":
+        _db["CONN_MAX_AGE"] = 0
+        _db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": _read("DATABASE_POOL_MIN", env.int, 2),
+            "max_size": _read("DATABASE_POOL_MAX", env.int, 20),
+            "timeout": 10,
+        }
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    _db = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": VAR_DIR / "giu_ev.sqlite3",
+        # WAL lets the pages read while the import or a charger writes.
+        "OPTIONS": {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+_test_db_name = _read("DATABASE_TEST_NAME", env.str, "")
+if _test_db_name:
+    _db["TEST"] = {"NAME": _test_db_name}
+DATABASES = {"default": _db}
+
+# --- Redis: cache, channel layer, Celery -------------------------------------------
+
+REDIS_URL = _read("REDIS_URL", env.str, "")
+if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured(
+        "REDIS_URL is invalid: expected redis://, rediss:// or unix://"
+    )
+
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+        }
+    }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                # A burst of remote commands or live events must wait, not be
+                # dropped: the default capacity of 100 per channel was seen to
+                # drop events when a site of 50 chargers sends MeterValues at once.
+                "capacity": 1500,
+                "expiry": 60,
+                "group_expiry": 86400,
+            },
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+CELERY_BROKER_URL = REDIS_URL or "memory://"
+CELERY_RESULT_BACKEND = REDIS_URL or None
+CELERY_TASK_ALWAYS_EAGER = _read("CELERY_TASK_ALWAYS_EAGER", env.bool, not REDIS_URL)
+CELERY_TASK_EAGER_PROPAGATES = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TIMEZONE = "UTC"
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+
+# --- Auth, sessions, security --------------------------------------------------------
+
+AUTH_PASSWORD_VALIDATORS = [
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"  # noqa: E501
+    },
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "login"
+
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", env.bool, False)
+SESSION_COOKIE_SECURE = _read(
+    "SESSION_COOKIE_SECURE", env.bool, not DEBUG and bool(REDIS_URL)
+)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 0)
+
+# --- Time and language ---------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = _read("TIME_ZONE", env.str, "UTC")
+try:
+    ZoneInfo(TIME_ZONE)
+except (ZoneInfoNotFoundError, ValueError) as exc:
+    raise ImproperlyConfigured(f"TIME_ZONE is invalid: {TIME_ZONE!r}") from exc
+
+# --- Static files ---------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = Path(_read("STATIC_ROOT", env.str, str(BASE_DIR / "var" / "static")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+MEDIA_ROOT = Path(_read("MEDIA_ROOT", env.str, str(VAR_DIR / "media")))
+
+# --- Logging ------------------------------------------------------------------
+
+LOG_LEVEL = _read("LOG_LEVEL", env.str, "INFO").upper()
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "daphne": {"level": "WARNING"},
+    },
+}
+
+# --- OCPP ---------------------------------------------------------------------
+
+# Unknown charge points: "reject" refuses the handshake, "pending" registers them
+# with registration status Pending so staff can accept them in the admin.
+OCPP_UNKNOWN_CHARGE_POINTS = _read("OCPP_UNKNOWN_CHARGE_POINTS", env.str, "reject")
+if OCPP_UNKNOWN_CHARGE_POINTS not in {"reject", "pending"}:
+    raise ImproperlyConfigured(
+        "OCPP_UNKNOWN_CHARGE_POINTS must be 'reject' or 'pending'"
+    )
+OCPP_HEARTBEAT_INTERVAL_S = _read("OCPP_HEARTBEAT_INTERVAL_S", env.int, 300)

@@ -1,0 +1,192 @@
+"""Sites, charge points, connectors and their status history."""
+
+from zoneinfo import ZoneInfo, available_timezones
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models.functions import Lower
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone name.")
+
+
+class Site(models.Model):
+    """A place with chargers: a campus car park, a depot, a garage."""
+
+    code = models.SlugField(
+        max_length=64, unique=True, help_text="Short stable name, e.g. 'caltech'."
+    )
+    name = models.CharField(max_length=200)
+    time_zone = models.CharField(
+        max_length=64, default="UTC", validators=[validate_time_zone]
+    )
+    address = models.CharField(max_length=300, blank=True)
+    latitude = models.DecimalField(
+        max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    longitude = models.DecimalField(
+        max_digits=9, decimal_places=6, null=True, blank=True
+    )
+    grid_capacity_kw = models.DecimalField(
+        max_digits=10, decimal_places=2, null=True, blank=True
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+
+class RegistrationStatus(models.TextChoices):
+    """OCPP 1.6 RegistrationStatus, as answered to BootNotification."""
+
+    ACCEPTED = "Accepted"
+    PENDING = "Pending"
+    REJECTED = "Rejected"
+
+
+class ChargePointStatus(models.TextChoices):
+    """OCPP 1.6 ChargePointStatus (§7.7), plus Unknown before the first report."""
+
+    AVAILABLE = "Available"
+    PREPARING = "Preparing"
+    CHARGING = "Charging"
+    SUSPENDED_EVSE = "SuspendedEVSE"
+    SUSPENDED_EV = "SuspendedEV"
+    FINISHING = "Finishing"
+    RESERVED = "Reserved"
+    UNAVAILABLE = "Unavailable"
+    FAULTED = "Faulted"
+    UNKNOWN = "Unknown"
+
+
+class ChargePoint(models.Model):
+    """One charging station, known to OCPP by its ``identity``."""
+
+    identity = models.CharField(
+        max_length=48,
+        unique=True,
+        help_text="OCPP charge point id: the last part of /ocpp/<id>.",
+    )
+    site = models.ForeignKey(
+        Site, on_delete=models.PROTECT, related_name="charge_points"
+    )
+    vendor = models.CharField(max_length=50, blank=True)
+    model = models.CharField(max_length=50, blank=True)
+    serial_number = models.CharField(max_length=50, blank=True)
+    firmware_version = models.CharField(max_length=50, blank=True)
+    protocol = models.CharField(max_length=20, blank=True, default="ocpp1.6")
+    registration_status = models.CharField(
+        max_length=16,
+        choices=RegistrationStatus.choices,
+        default=RegistrationStatus.ACCEPTED,
+    )
+    status = models.CharField(
+        max_length=16,
+        choices=ChargePointStatus.choices,
+        default=ChargePointStatus.UNKNOWN,
+        help_text="Status of connector 0, the charge point as a whole.",
+    )
+    error_code = models.CharField(max_length=32, blank=True)
+    password_hash = models.CharField(
+        max_length=128,
+        blank=True,
+        help_text="OCPP security profile 1 password (hashed).",
+    )
+    is_connected = models.BooleanField(default=False)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
+    last_boot_at = models.DateTimeField(null=True, blank=True)
+    last_heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["identity"]
+        indexes = [models.Index(fields=["site", "identity"])]
+        constraints = [
+            models.UniqueConstraint(
+                Lower("identity"), name="charge_point_identity_ci_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.identity
+
+
+class Connector(models.Model):
+    """A connector of a charge point, numbered from 1 as in OCPP."""
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="connectors"
+    )
+    number = models.PositiveIntegerField()
+    status = models.CharField(
+        max_length=16,
+        choices=ChargePointStatus.choices,
+        default=ChargePointStatus.UNKNOWN,
+    )
+    error_code = models.CharField(max_length=32, blank=True)
+    max_power_w = models.PositiveIntegerField(null=True, blank=True)
+    status_updated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["charge_point", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["charge_point", "number"], name="connector_number_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(number__gte=1), name="connector_number_gte_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point.identity}/{self.number}"
+
+
+class StatusEvent(models.Model):
+    """One StatusNotification (or a status the portal derived), kept as history.
+
+    ``connector_number`` 0 means the charge point itself, as in OCPP.
+    """
+
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="status_events"
+    )
+    connector = models.ForeignKey(
+        Connector,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="status_events",
+    )
+    connector_number = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=32)
+    error_code = models.CharField(max_length=32, blank=True)
+    info = models.CharField(max_length=50, blank=True)
+    vendor_id = models.CharField(max_length=255, blank=True)
+    vendor_error_code = models.CharField(max_length=50, blank=True)
+    timestamp = models.DateTimeField(
+        help_text="When the charger says it happened (UTC)."
+    )
+    raw_timestamp = models.CharField(max_length=64, blank=True)
+    timestamp_zone_assumed = models.BooleanField(default=False)
+    flags = models.JSONField(default=list, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-timestamp"]
+        indexes = [
+            models.Index(fields=["charge_point", "-timestamp"]),
+            models.Index(fields=["connector", "-timestamp"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.charge_point_id}/{self.connector_number} {self.status}"
