@@ -10,7 +10,8 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
 .PHONY: run test install lint
 
-$(BIN)/.installed: requirements/base.txt requirements/dev.txt requirements/prod.txt
+$(BIN)/.installed: requirements/base.txt requirements/dev.txt requirements/prod.txt package-lock.json
+	npm ci --silent --no-audit --no-fund
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -r requirements/dev.txt -r requirements/prod.txt

@@ -190,3 +190,62 @@ class StatusEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.charge_point_id}/{self.connector_number} {self.status}"
+
+
+class AlertSeverity(models.TextChoices):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class AlertKind(models.TextChoices):
+    CHARGER_OFFLINE = "charger_offline", "Charger offline"
+    CONNECTOR_FAULTED = "connector_faulted", "Connector faulted"
+    SITE_SILENT = "site_silent", "No heartbeats from a site"
+    FORECAST_WORSE_THAN_BASELINE = "forecast_worse", "Forecast worse than baseline"
+    RETRAIN_OVERDUE = "retrain_overdue", "Retrain overdue"
+    COMMAND_FAILED = "command_failed", "Remote command failed"
+
+
+class Alert(models.Model):
+    """Something an operator should look at. One open alert per kind and subject."""
+
+    kind = models.CharField(max_length=32, choices=AlertKind.choices)
+    subject = models.CharField(
+        max_length=200,
+        help_text="What it is about, e.g. a charge point id or 'site:caltech'.",
+    )
+    severity = models.CharField(
+        max_length=16, choices=AlertSeverity.choices, default=AlertSeverity.WARNING
+    )
+    message = models.TextField(blank=True)
+    site = models.ForeignKey(
+        Site, null=True, blank=True, on_delete=models.CASCADE, related_name="alerts"
+    )
+    charge_point = models.ForeignKey(
+        ChargePoint,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="alerts",
+    )
+    opened_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        "auth.User", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-opened_at"]
+        indexes = [models.Index(fields=["resolved_at", "-opened_at"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "subject"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="alert_one_open_per_kind_subject",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.subject}"
