@@ -12,6 +12,7 @@ urlpatterns = [
     ),
     path("", include("stations.api.urls")),
     path("", include("sessions.api.urls")),
+    path("", include("forecasting.api.urls")),
 ]
 
 # Merge-order guard: the command service (ocpp_bridge/commands.py) arrives with
