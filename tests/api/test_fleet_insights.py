@@ -242,3 +242,36 @@ def test_api_refuses_bad_ranges_with_a_reason(read_only_api, params):
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
     assert response.json()["fields"]
+
+
+def test_the_page_shows_the_same_figures_to_a_logged_in_operator(
+    operator_client, fleet_history
+):
+    response = operator_client.get(
+        "/forecasts/fleet-insights/",
+        {"date_from": "2019-12-02", "date_to": "2019-12-08"},
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Vans" in page and "Van A" in page and "Loner D" in page
+    assert "29.0" in page  # the Vans' energy in kWh
+    assert "16%" in page  # the Vans' peak share, 4.5 of 29 kWh
+    assert "baseline" in page
+
+
+def test_the_page_needs_a_login(client):
+    response = client.get("/forecasts/fleet-insights/")
+
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_the_page_explains_a_bad_range_instead_of_failing(operator_client, db):
+    response = operator_client.get(
+        "/forecasts/fleet-insights/",
+        {"date_from": "2019-12-08", "date_to": "2019-12-01"},
+    )
+
+    assert response.status_code == 400
+    assert "The last day is before the first." in response.content.decode()
