@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
+from django_ratelimit import ALL
 from django_ratelimit.core import get_usage
 from rest_framework import throttling
 from rest_framework.request import Request
@@ -29,7 +30,7 @@ def usage_by_address(request: HttpRequest, *, group: str, rate: str) -> dict | N
     if not rate:
         return None
     return get_usage(
-        request, group=group, key=_client_ip, rate=rate, method=None, increment=True
+        request, group=group, key=_client_ip, rate=rate, method=ALL, increment=True
     )
 
 
@@ -111,7 +112,7 @@ class PerKeyRateThrottle(throttling.BaseThrottle):
             group="api-key",
             key=lambda group, req: ident,
             rate=rate,
-            method=None,
+            method=ALL,
             increment=True,
         )
         return not self.usage["should_limit"]
