@@ -90,7 +90,8 @@ class FleetViewSet(viewsets.ModelViewSet):
     )
 
     def perform_create(self, serializer: FleetSerializer) -> None:
-        serializer.instance = services.fleet_create(**serializer.validated_data)
+        fleet = services.fleet_create(**serializer.validated_data)
+        serializer.instance = self.get_queryset().get(pk=fleet.pk)
 
     def perform_update(self, serializer: FleetSerializer) -> None:
         fleet = services.fleet_update(
