@@ -1,7 +1,5 @@
 """Everything under /api/: the REST API, its schema and its docs."""
 
-from importlib.util import find_spec
-
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
@@ -13,9 +11,5 @@ urlpatterns = [
     path("", include("stations.api.urls")),
     path("", include("sessions.api.urls")),
     path("", include("forecasting.api.urls")),
+    path("", include("ocpp_bridge.api.urls")),
 ]
-
-# Merge-order guard: the command service (ocpp_bridge/commands.py) arrives with
-# the OCPP branch. Until it is merged the rest of the API serves on its own.
-if find_spec("ocpp_bridge.commands") is not None:
-    urlpatterns.append(path("", include("ocpp_bridge.api.urls")))

@@ -16,7 +16,7 @@ urlpatterns = [
     path("", include("stations.urls")),
     path("sessions/", include("sessions.urls")),
     path("forecasts/", include("forecasting.urls")),
-    path("ocpp/", include("ocpp_bridge.urls")),
+    path("", include("ocpp_bridge.urls")),
     path("api/", include("giu_ev.api_urls")),
 ]
 

@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api_access.pagination import MeterSampleCursorPagination
-from sessions import services
+from sessions import fleet_services as services
 from sessions.api.filters import ChargingSessionApiFilterSet, MeterSampleFilterSet
 from sessions.api.serializers import (
     ChargingSessionSerializer,

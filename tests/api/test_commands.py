@@ -6,6 +6,7 @@ from types import SimpleNamespace
 import pytest
 
 from ocpp_bridge.api import views
+from ocpp_bridge.models import RemoteCommand
 
 pytestmark = pytest.mark.django_db
 
@@ -157,9 +158,25 @@ def test_every_action_of_the_service_has_a_documented_endpoint(anonymous_api):
         assert "requestBody" in post
 
 
+@pytest.mark.django_db(transaction=True)
 def test_a_disconnected_charger_gets_409_without_waiting(read_write_api, charge_point):
-    # The real service (or, before its merge, the stand-in) with no socket open.
+    # The real command service (its database work runs in another thread, so
+    # the rows must be committed: a transactional test). No socket is open.
     response = read_write_api.post(STOP_URL, {"transactionId": 7}, format="json")
 
     assert response.status_code == 409
     assert response.json()["code"] == "not_connected"
+    command = RemoteCommand.objects.get(pk=response.json()["command_id"])
+    assert command.action == "RemoteStopTransaction"
+    assert command.outcome == "not_connected"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_payload_outside_the_ocpp_schema_is_400_from_the_real_service(
+    read_write_api, charge_point
+):
+    response = read_write_api.post(STOP_URL, {"transactionId": "seven"}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid"
+    assert "transactionId" in response.json()["reason"]

@@ -33,8 +33,8 @@ def _node_id_for_schemathesis(request):
 @pytest.fixture(autouse=True)
 def _keep_the_test_connection():
     # The WSGI app closes the database connection after each request, as in
-    # production; inside the test transaction it must stay open (Django's own
-    # test client unhooks the same two receivers).
+    # production; the test keeps one connection open (Django's own test client
+    # unhooks the same two receivers).
     signals.request_started.disconnect(close_old_connections)
     signals.request_finished.disconnect(close_old_connections)
     yield
@@ -43,7 +43,9 @@ def _keep_the_test_connection():
 
 
 @pytest.fixture
-def api_data(db):
+def api_data(transactional_db):
+    # Committed rows: the command service does its database work in a thread
+    # of its own, on another connection.
     site = Site.objects.create(
         code="caltech", name="Caltech", time_zone="America/Los_Angeles"
     )
