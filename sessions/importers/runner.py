@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from django.db import DatabaseError
 from tqdm import tqdm
 
-from sessions.importers import acn_csv
+from sessions.importers import acn_csv, acn_json, trondheim, workplace
 from sessions.importers.base import (
     FileSummary,
     FileUnreadable,
@@ -23,7 +23,9 @@ from sessions.importers.writer import SessionWriter, SourceFile
 
 logger = logging.getLogger(__name__)
 
-PARSERS: dict[str, ModuleType] = {module.FORMAT: module for module in (acn_csv,)}
+PARSERS: dict[str, ModuleType] = {
+    module.FORMAT: module for module in (acn_csv, acn_json, trondheim, workplace)
+}
 FORMATS = ("auto", *PARSERS)
 SUFFIXES = {
     "acn-csv": (".csv", ".csv.gz"),
@@ -158,13 +160,14 @@ def _file_import(
         summary.failure = f"the database refused a batch: {exc}"
         logger.exception("Import of %s stopped", file, extra={"import_file": str(file)})
 
-    logger.info(
-        "Imported %s (%s): %s",
-        file,
-        name,
-        summary.line(),
-        extra={"import_file": str(file), "import_format": name},
-    )
+    extra = {"import_file": str(file), "import_format": name}
+    if summary.failure:
+        logger.warning("Import of %s failed: %s", file, summary.failure, extra=extra)
+    elif summary.rejected:
+        logger.warning(
+            "Import of %s skipped %s bad rows", file, summary.rejected, extra=extra
+        )
+    logger.debug("Imported %s (%s): %s", file, name, summary.line(), extra=extra)
     return summary
 
 
