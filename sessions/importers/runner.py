@@ -124,8 +124,8 @@ def _file_import(
     summary = FileSummary(label=str(file))
     try:
         name = _format_choose(file, format=format, single=single)
-    except OSError as exc:
-        summary.failure = f"cannot read the file: {exc}"
+    except FileUnreadable as exc:
+        summary.failure = str(exc)
         return summary
     if name is None:
         if single:

@@ -62,7 +62,9 @@ class Command(BaseCommand):
             path=path,
             format=format,
             time_zone=zone,
-            progress=None if no_progress else sys.stderr,
+            # The stream itself, not self.stderr: OutputWrapper would end each
+            # of tqdm's carriage-return redraws with a newline.
+            progress=None if no_progress else options.get("stderr") or sys.stderr,
             on_file_done=self._file_report,
         )
 
