@@ -151,8 +151,8 @@ class FileSummary:
             (self.vehicles_created, "vehicles"),
             (self.tokens_created, "tokens"),
         ]
-        new = ", ".join(f"{count} {name}" for count, name in assets if count)
-        return f"{text}; new {new}" if new else text
+        new = ", ".join(f"{name} {count}" for count, name in assets if count)
+        return f"{text}; new: {new}" if new else text
 
 
 # --- Reading files -------------------------------------------------------------
