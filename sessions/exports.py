@@ -4,6 +4,7 @@ import csv
 import io
 from collections.abc import AsyncIterator, Iterable, Iterator
 from datetime import UTC, datetime
+from functools import cache
 from zoneinfo import ZoneInfo
 
 from asgiref.sync import sync_to_async
@@ -32,6 +33,11 @@ CSV_HEADER = [
 ]
 
 
+@cache
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
 def _local(value: datetime | None, tz: ZoneInfo) -> str:
     return "" if value is None else value.astimezone(tz).isoformat(sep=" ")
 
@@ -44,27 +50,28 @@ def _kwh(value_wh: int | None) -> str:
     return "" if value_wh is None else f"{value_wh / 1000:.3f}"
 
 
-def session_csv_row(session: ChargingSession) -> list[str | int]:
-    site = session.charge_point.site
-    tz = site.tz
-    duration = session.duration
+def session_csv_row(row) -> list[str | int]:
+    """One CSV row from a named tuple of ``EXPORT_COLUMNS``."""
+    tz = _zone(row.charge_point__site__time_zone)
     return [
-        session.pk,
-        site.code,
-        session.charge_point.identity,
-        session.connector_number,
-        session.id_token.value if session.id_token else session.id_tag,
-        session.vehicle.name if session.vehicle else "",
-        site.time_zone,
-        _local(session.started_at, tz),
-        _local(session.stopped_at, tz),
-        _utc(session.started_at),
-        _utc(session.stopped_at),
-        "" if duration is None else round(duration.total_seconds() / 60, 1),
-        _kwh(session.energy_wh),
-        _kwh(session.requested_energy_wh),
-        session.stop_reason,
-        session.source,
+        row.pk,
+        row.charge_point__site__code,
+        row.charge_point__identity,
+        row.connector_number,
+        row.id_token__value or row.id_tag,
+        row.vehicle__name or "",
+        row.charge_point__site__time_zone,
+        _local(row.started_at, tz),
+        _local(row.stopped_at, tz),
+        _utc(row.started_at),
+        _utc(row.stopped_at),
+        ""
+        if row.stopped_at is None
+        else round((row.stopped_at - row.started_at).total_seconds() / 60, 1),
+        _kwh(row.energy_wh),
+        _kwh(row.requested_energy_wh),
+        row.stop_reason,
+        row.source,
     ]
 
 

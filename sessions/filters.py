@@ -28,8 +28,12 @@ class ChargingSessionFilterSet(django_filters.FilterSet):
         field_name="charge_point",
         queryset=ChargePoint.objects.only("id", "identity").order_by("identity"),
         to_field_name="identity",
-        empty_label="All chargers",
         label="Charger",
+        # A text box with suggestions: a network has hundreds of chargers, too
+        # many for a drop-down (and rendering one cost more than the queries).
+        widget=forms.TextInput(
+            attrs={"list": "charger-identities", "placeholder": "All chargers"}
+        ),
         help_text="Charge point identity.",
     )
     token = django_filters.CharFilter(

@@ -2,7 +2,6 @@
 
 from django.contrib.auth.decorators import login_required
 from django.core.handlers.asgi import ASGIRequest
-from django.core.paginator import Paginator
 from django.http import (
     Http404,
     HttpRequest,
@@ -24,9 +23,14 @@ SESSIONS_PER_PAGE = 50
 
 @login_required
 def session_list(request: HttpRequest) -> HttpResponse:
-    filterset = ChargingSessionFilterSet(request.GET, queryset=selectors.session_list())
-    paginator = Paginator(filterset.qs, SESSIONS_PER_PAGE)
-    page = paginator.get_page(request.GET.get("page"))
+    filterset = ChargingSessionFilterSet(
+        request.GET, queryset=ChargingSession.objects.all()
+    )
+    page = selectors.session_page(
+        queryset=filterset.qs,
+        number=request.GET.get("page"),
+        per_page=SESSIONS_PER_PAGE,
+    )
     query = request.GET.copy()
     query.pop("page", None)
     return render(

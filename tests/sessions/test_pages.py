@@ -265,9 +265,9 @@ def test_the_session_list_uses_a_fixed_number_of_queries(
         token = IdToken.objects.create(value=f"T{i}")
         make_session(cp, start + timedelta(hours=i), token=token)
 
-    # Login session and user, site zones for the dates, count, rows, and the
-    # site and charger choices of the filter form.
-    with django_assert_max_num_queries(7):
+    # Login session and user, site zones for the dates, count, the page's ids,
+    # its rows, and the site and charger choices of the filter form.
+    with django_assert_max_num_queries(8):
         response = operator_client.get(
             reverse("session_list"), {"date_from": "2021-09-01"}
         )

@@ -215,10 +215,10 @@ def test_station_page_of_an_unknown_charger_is_404(operator_client, db):
 
 
 # Login session and user (2), then per page: the dashboard reads sites, the latest
-# session, period figures, connector capacity, status counts (2) and per time zone
-# utilisation and daily energy (2 zones here); the station list reads sites,
-# charge points with their counts, and connectors.
-QUERY_LIMITS = {"dashboard": 12, "station_list": 5}
+# session, recent and all-time figures (2), connector capacity, status counts (2)
+# and per time zone utilisation and daily energy (2 zones here); the station list
+# reads sites, charge points with their counts, and connectors.
+QUERY_LIMITS = {"dashboard": 13, "station_list": 5}
 
 
 @pytest.mark.parametrize("rows", [5, 50])
