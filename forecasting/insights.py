@@ -15,10 +15,15 @@ Definitions (the API docs and the page repeat them):
   interval (start to end of charging, or to the stop when the end is unknown),
   and the part inside the peak window of each local day (settings
   FLEET_PEAK_START_HOUR..FLEET_PEAK_END_HOUR, site local time) counts as peak.
-- Next day: the local day after the range. Without a trained model for it, the
-  prediction is the labelled baseline "same weekday, last four weeks": the mean
-  energy of that weekday over the four weeks before, counting only weeks since
-  the vehicle's first session; no history gives no number (None).
+- Next day: the local day after the range. When the forecasting app's site
+  forecast (forecasting.selectors.tomorrow_energy: the active model, or its
+  own labelled baseline) covers that day, a vehicle's demand is the forecast of
+  its home site (where it took most energy in the four weeks before) times the
+  vehicle's share of that site's energy in those four weeks: method
+  "site_forecast_share". Otherwise the prediction is the labelled baseline
+  "same weekday, last four weeks": the mean energy of that weekday over the
+  four weeks before, counting only weeks since the vehicle's first session.
+  No history gives no number (None), never a made-up one.
 """
 
 from collections import defaultdict
@@ -38,11 +43,14 @@ from django.db.models import (
     When,
 )
 
+from forecasting.selectors import tomorrow_energy
 from sessions.models import ChargingSession, Fleet, MeterSample, Vehicle
+from stations.models import Site
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
 BASELINE_WEEKS = 4
 BASELINE_METHOD = "baseline_same_weekday_4w"
+SITE_SHARE_METHOD = "site_forecast_share"
 # A year and a bit: the selector reads every session of the range into memory.
 MAX_RANGE_DAYS = 400
 
@@ -56,6 +64,7 @@ class NextDayDemand:
     model_version: str | None = None
     basis_days: int = 0
     note: str = ""
+    label: str = "baseline: same weekday, last four weeks"
 
 
 @dataclass
@@ -100,7 +109,8 @@ class FleetInsights:
 
 @dataclass
 class _Session:
-    vehicle_id: int
+    vehicle_id: int | None
+    site_id: int
     started_at: datetime
     stopped_at: datetime | None
     charge_end_at: datetime | None
@@ -120,12 +130,19 @@ def _utc_bounds(first: date, last: date) -> tuple[datetime, datetime]:
 
 
 def _load_sessions(
-    *, vehicle_ids: list[int] | None, first: date, last: date, with_end: bool
+    *,
+    vehicle_ids: list[int] | None,
+    first: date,
+    last: date,
+    with_end: bool,
+    site_ids: list[int] | None = None,
 ) -> list[_Session]:
     start, end = _utc_bounds(first, last)
-    queryset = ChargingSession.objects.filter(
-        vehicle__isnull=False, started_at__gte=start, started_at__lt=end
-    )
+    queryset = ChargingSession.objects.filter(started_at__gte=start, started_at__lt=end)
+    if site_ids is not None:
+        queryset = queryset.filter(charge_point__site_id__in=site_ids)
+    else:
+        queryset = queryset.filter(vehicle__isnull=False)
     if vehicle_ids is not None:
         queryset = queryset.filter(vehicle_id__in=vehicle_ids)
     if with_end:
@@ -154,6 +171,7 @@ def _load_sessions(
         "started_at",
         "stopped_at",
         "energy_wh",
+        "charge_point__site_id",
         "charge_point__site__time_zone",
         *(["charge_end_at"] if with_end else []),
     )
@@ -165,6 +183,7 @@ def _load_sessions(
         tz = zones.get(name) or zones.setdefault(name, ZoneInfo(name))
         session = _Session(
             vehicle_id=row["vehicle_id"],
+            site_id=row["charge_point__site_id"],
             started_at=row["started_at"],
             stopped_at=row["stopped_at"],
             charge_end_at=row.get("charge_end_at"),
@@ -247,19 +266,21 @@ def _figures(sessions: list[_Session]) -> ChargingFigures:
     return figures
 
 
-def _baseline_by_vehicle(
+def _next_day_by_vehicle(
     *, vehicle_ids: list[int], next_day: date
 ) -> dict[int, NextDayDemand]:
-    """Same weekday, last four weeks, for each vehicle (see the module docstring)."""
+    """The site forecast's share where it covers the day, else the same-weekday
+    baseline, for each vehicle (see the module docstring)."""
     same_weekdays = [
         next_day - timedelta(weeks=w) for w in range(1, BASELINE_WEEKS + 1)
     ]
     sessions = _load_sessions(
         vehicle_ids=vehicle_ids,
         first=same_weekdays[-1],
-        last=same_weekdays[0],
+        last=next_day - timedelta(days=1),
         with_end=False,
     )
+    shares = _site_share_by_vehicle(sessions=sessions, next_day=next_day)
     first_started = dict(
         ChargingSession.objects.filter(vehicle_id__in=vehicle_ids)
         .values("vehicle_id")
@@ -273,6 +294,9 @@ def _baseline_by_vehicle(
 
     result = {}
     for vehicle_id in vehicle_ids:
+        if vehicle_id in shares:
+            result[vehicle_id] = shares[vehicle_id]
+            continue
         first = first_started.get(vehicle_id)
         # UTC date is close enough to decide whether a week predates the vehicle.
         days = [d for d in same_weekdays if first is not None and d >= first.date()]
@@ -296,16 +320,69 @@ def _baseline_by_vehicle(
     return result
 
 
+def _site_share_by_vehicle(
+    *, sessions: list[_Session], next_day: date
+) -> dict[int, NextDayDemand]:
+    """Site forecast x the vehicle's share of its home site's last four weeks."""
+    by_vehicle_site: dict[tuple[int, int], int] = defaultdict(int)
+    for session in sessions:
+        by_vehicle_site[(session.vehicle_id, session.site_id)] += session.energy_wh or 0
+    home: dict[int, tuple[int, int]] = {}
+    for (vehicle_id, site_id), energy_wh in by_vehicle_site.items():
+        if energy_wh > home.get(vehicle_id, (0, 0))[1]:
+            home[vehicle_id] = (site_id, energy_wh)
+    if not home:
+        return {}
+
+    forecasts = {}
+    for site in Site.objects.filter(pk__in={site for site, _ in home.values()}):
+        forecast = tomorrow_energy(site=site)
+        if forecast.day == next_day and forecast.energy_kwh is not None:
+            forecasts[site.pk] = forecast
+    if not forecasts:
+        return {}
+    site_energy_wh: dict[int, int] = defaultdict(int)
+    for session in _load_sessions(
+        vehicle_ids=None,
+        site_ids=list(forecasts),
+        first=next_day - timedelta(weeks=BASELINE_WEEKS),
+        last=next_day - timedelta(days=1),
+        with_end=False,
+    ):
+        site_energy_wh[session.site_id] += session.energy_wh or 0
+
+    result = {}
+    for vehicle_id, (site_id, energy_wh) in home.items():
+        forecast = forecasts.get(site_id)
+        if forecast is None or not site_energy_wh[site_id]:
+            continue
+        share = energy_wh / site_energy_wh[site_id]
+        result[vehicle_id] = NextDayDemand(
+            day=next_day,
+            energy_kwh=round(forecast.energy_kwh * share, 3),
+            is_baseline=forecast.is_baseline,
+            method=SITE_SHARE_METHOD,
+            model_version=None if forecast.is_baseline else forecast.label,
+            basis_days=BASELINE_WEEKS * 7,
+            label=f"{forecast.label} x {share:.1%} of the site's energy",
+        )
+    return result
+
+
 def _sum_demand(parts: list[NextDayDemand], next_day: date) -> NextDayDemand:
     known = [p for p in parts if p.energy_kwh is not None]
     missing = len(parts) - len(known)
+    methods = {p.method for p in known} or {BASELINE_METHOD}
+    versions = {p.model_version for p in known if p.model_version}
     return NextDayDemand(
         day=next_day,
         energy_kwh=round(sum(p.energy_kwh for p in known), 3) if known else None,
         is_baseline=all(p.is_baseline for p in parts),
-        method=BASELINE_METHOD,
+        method=methods.pop() if len(methods) == 1 else "mixed",
+        model_version=", ".join(sorted(versions)) or None,
         basis_days=max((p.basis_days for p in known), default=0),
         note=f"{missing} vehicle(s) without history left out." if missing else "",
+        label="sum of its vehicles",
     )
 
 
@@ -348,7 +425,7 @@ def fleet_insights(
         by_vehicle[session.vehicle_id].append(session)
     # Vehicles that did not charge in the range are left out of the answer.
     vehicles = [v for v in vehicles if v["id"] in by_vehicle]
-    baselines = _baseline_by_vehicle(
+    baselines = _next_day_by_vehicle(
         vehicle_ids=[v["id"] for v in vehicles], next_day=next_day
     )
     fleet_names = dict(

@@ -53,7 +53,10 @@ class NextDayDemandSerializer(serializers.Serializer):
     is_baseline = serializers.BooleanField(
         help_text="True: the labelled baseline, not a trained model."
     )
-    method = serializers.CharField()
+    method = serializers.CharField(
+        help_text="baseline_same_weekday_4w, site_forecast_share, or mixed."
+    )
+    label = serializers.CharField(help_text="What the number is, for a person.")
     model_version = serializers.CharField(allow_null=True)
     basis_days = serializers.IntegerField(
         help_text="Days of history the baseline averages."

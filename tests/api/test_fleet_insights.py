@@ -275,3 +275,30 @@ def test_the_page_explains_a_bad_range_instead_of_failing(operator_client, db):
 
     assert response.status_code == 400
     assert "The last day is before the first." in response.content.decode()
+
+
+def test_next_day_uses_the_site_forecast_when_it_covers_that_day(fleet_history, site):
+    from forecasting.selectors import tomorrow_energy
+
+    # The forecast runs from the site's latest data; a session still plugged in
+    # would make that "now", so this history ends with the last stop.
+    ChargingSession.objects.filter(stopped_at__isnull=True).delete()
+    site_forecast = tomorrow_energy(site=site)
+    assert site_forecast.day == date(2019, 12, 10)  # the day after the latest data
+    assert site_forecast.energy_kwh > 0
+
+    insights = fleet_insights(date_from=date(2019, 12, 3), date_to=date(2019, 12, 9))
+
+    fleets = by_name(insights.fleets)
+    car_c = fleets["Cars"].vehicles[0].next_day
+    van_a = by_name(fleets["Vans"].vehicles)["Van A"].next_day
+    # Four weeks before 12-10 the site delivered 55 kWh: Car C took 13, Van A 27.
+    assert car_c.method == van_a.method == "site_forecast_share"
+    assert car_c.is_baseline == site_forecast.is_baseline
+    assert car_c.energy_kwh == pytest.approx(
+        site_forecast.energy_kwh * 13 / 55, abs=1e-3
+    )
+    assert van_a.energy_kwh == pytest.approx(
+        site_forecast.energy_kwh * 27 / 55, abs=1e-3
+    )
+    assert site_forecast.label in car_c.label
