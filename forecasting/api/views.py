@@ -6,6 +6,7 @@ from rest_framework import serializers, views, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api_access.filters import UtcDateTimeFilter
 from forecasting.api.serializers import (
     FleetInsightsQuerySerializer,
     FleetInsightsSerializer,
@@ -100,12 +101,8 @@ class ForecastFilterSet(django_filters.FilterSet):
     model_version = django_filters.NumberFilter(
         min_value=1, max_value=2**63 - 1, help_text="Model version id."
     )
-    target_after = django_filters.IsoDateTimeFilter(
-        field_name="target_hour", lookup_expr="gte"
-    )
-    target_before = django_filters.IsoDateTimeFilter(
-        field_name="target_hour", lookup_expr="lt"
-    )
+    target_after = UtcDateTimeFilter(field_name="target_hour", lookup_expr="gte")
+    target_before = UtcDateTimeFilter(field_name="target_hour", lookup_expr="lt")
 
     class Meta:
         model = Forecast

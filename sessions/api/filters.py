@@ -1,6 +1,7 @@
 import django_filters
 from django.db.models import Q, QuerySet
 
+from api_access.filters import UtcDateTimeFilter
 from sessions.models import ChargingSession, Fleet, MeterSample, Vehicle
 from stations.models import ChargePoint, Site
 
@@ -37,12 +38,12 @@ class ChargingSessionApiFilterSet(django_filters.FilterSet):
         queryset=Fleet.objects.only("id"),
         help_text="Fleet id: sessions of the fleet's vehicles.",
     )
-    started_after = django_filters.IsoDateTimeFilter(
+    started_after = UtcDateTimeFilter(
         field_name="started_at",
         lookup_expr="gte",
         help_text="Sessions started at or after this instant.",
     )
-    started_before = django_filters.IsoDateTimeFilter(
+    started_before = UtcDateTimeFilter(
         field_name="started_at",
         lookup_expr="lt",
         help_text="Sessions started before this instant.",
@@ -81,8 +82,8 @@ class MeterSampleFilterSet(django_filters.FilterSet):
     measurand = django_filters.CharFilter(
         help_text="e.g. Energy.Active.Import.Register, Power.Active.Import."
     )
-    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="timestamp", lookup_expr="lt")
 
     class Meta:
         model = MeterSample
