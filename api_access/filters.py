@@ -1,8 +1,9 @@
 """Filter pieces shared by the API's filter sets."""
 
-from datetime import UTC
+from datetime import UTC, date
 
 import django_filters
+from django import forms
 from django.core.exceptions import ValidationError
 from django_filters.fields import IsoDateTimeField
 
@@ -27,3 +28,18 @@ class UtcIsoDateTimeField(IsoDateTimeField):
 
 class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UtcIsoDateTimeField
+
+
+class BoundedDateField(forms.DateField):
+    """A calendar day with a day to spare at both ends of Python's calendar, so
+    that turning it into the bounds of a local day cannot overflow."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        if value is not None and not (date.min < value < date.max):
+            raise ValidationError("The day is out of range.", code="invalid")
+        return value
+
+
+class BoundedDateFilter(django_filters.DateFilter):
+    field_class = BoundedDateField

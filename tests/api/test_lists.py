@@ -308,3 +308,26 @@ def test_fleet_insights_take_a_fixed_number_of_queries(
         == "2020-01"
     ]
     assert sessions == len(january)
+
+
+def test_local_day_filters_shared_with_the_session_page(read_only_api, acn):
+    day = "2020-01-15"
+    expected = [
+        i
+        for i in acn_items()
+        if acn_time(i["connectionTime"]).astimezone(acn.tz).date().isoformat() == day
+    ]
+
+    rows, _ = all_pages(
+        read_only_api, "/api/sessions/", {"date_from": day, "date_to": day}
+    )
+
+    assert 0 < len(rows) == len(expected)
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_local_days_at_the_ends_of_the_calendar_are_no_500(read_only_api, acn, day):
+    response = read_only_api.get("/api/sessions/", {"date_from": day, "date_to": day})
+
+    assert response.status_code == 400
+    assert response.json()["fields"]["date_to"] == ["The day is out of range."]
