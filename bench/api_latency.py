@@ -121,6 +121,8 @@ def server_start(kind: str, port: int, workers: int, threads: int):
             f"--workers={workers}",
             f"--threads={threads}",
             "--worker-class=gthread",
+            # No --preload: forking after onnxruntime/XGBoost started their
+            # thread pools aborts the workers (seen here: SIGABRT).
             "--keep-alive=30",
             "--log-level=warning",
         ]
@@ -309,7 +311,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--client-procs", type=int, default=2)
     parser.add_argument("--seconds", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
+    # Each worker imports Django and the ML stack on start (about 13 s of CPU
+    # here) and loads the URLs on its first request: measure after that.
+    parser.add_argument("--warmup", type=int, default=45)
     parser.add_argument(
         "--server",
         choices=["gunicorn", "uvicorn", "daphne"],

@@ -16,7 +16,7 @@ from forecasting.api.serializers import (
     default_range,
 )
 from forecasting.insights import __doc__ as INSIGHTS_DEFINITIONS
-from forecasting.insights import fleet_insights, latest_session_day
+from forecasting.insights import fleet_insights_cached, latest_session_day
 from forecasting.models import (
     Forecast,
     ForecastSource,
@@ -55,7 +55,7 @@ class FleetInsightsView(views.APIView):
         date_from, date_to = default_range(query.validated_data, latest)
 
         fleets = query.validated_data.get("fleet")
-        insights = fleet_insights(
+        insights = fleet_insights_cached(
             date_from=date_from,
             date_to=date_to,
             fleet_ids=[f.pk for f in fleets] if fleets else None,
