@@ -313,15 +313,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=30)
     # Each worker imports Django and the ML stack on start (about 13 s of CPU
     # here) and loads the URLs on its first request: measure after that.
-    parser.add_argument("--warmup", type=int, default=45)
+    parser.add_argument("--warmup", type=int, default=60)
     parser.add_argument(
         "--server",
         choices=["gunicorn", "uvicorn", "daphne"],
         action="append",
         help="Serving set-up(s) to measure; default: gunicorn.",
     )
-    parser.add_argument("--workers", type=int, default=(os.cpu_count() or 1) * 2 + 1)
-    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--session-pages", type=int, default=20)
     parser.add_argument("--sample-sessions", type=int, default=200)
     parser.add_argument("--json", type=Path, help="Also write the figures here.")
