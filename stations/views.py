@@ -17,12 +17,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     latest = session_selectors.latest_data()
     data_day = latest.day if latest else None
 
+    chargers = session_selectors.charge_point_ids_by_site()
     figures = session_selectors.session_figures_by_site(
-        sites=sites, now=now, data_day=data_day
+        sites=sites, chargers=chargers, now=now, data_day=data_day
     )
     if data_day is not None:
         utilisation = session_selectors.utilisation_by_site(
             sites=sites,
+            chargers=chargers,
             last_day=data_day,
             capacity=selectors.connector_capacity_by_site(),
         )

@@ -217,8 +217,8 @@ def test_station_page_of_an_unknown_charger_is_404(operator_client, db):
 
 
 # Login session and user (2), then per page: the dashboard reads sites, the latest
-# session, recent and all-time figures (3 with the charger-to-site map),
-# connector capacity, status counts (2)
+# session, the charger ids per site, recent and all-time figures (2), connector
+# capacity, status counts (2)
 # and per time zone utilisation and daily energy (2 zones here); the station list
 # reads sites, charge points with their counts, and connectors.
 QUERY_LIMITS = {"dashboard": 14, "station_list": 5}
