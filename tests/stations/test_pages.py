@@ -240,3 +240,20 @@ def test_station_pages_use_a_fixed_number_of_queries(
         response = operator_client.get(reverse(page))
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("page", "message"),
+    [
+        ("dashboard", "No charging sessions yet"),
+        ("station_list", "No sites yet"),
+        ("session_list", "No sessions match these filters"),
+    ],
+)
+def test_pages_of_an_empty_portal_say_there_is_nothing_yet(
+    operator_client, db, page, message
+):
+    response = operator_client.get(reverse(page))
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
