@@ -171,7 +171,11 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 times out reads after 5 s by default, the same
+                # 5 s channels_redis blocks in BZPOPMIN waiting for a message:
+                # an idle consumer then crashed with TimeoutError and dropped
+                # its charger's socket. Reads may take longer than that block.
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
                 # A burst of remote commands or live events must wait, not be
                 # dropped: the default capacity of 100 per channel was seen to
                 # drop events when a site of 50 chargers sends MeterValues at once.
