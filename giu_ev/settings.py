@@ -314,8 +314,8 @@ PASSWORD_HASHERS = [
     "ocpp_bridge.hashers.ChargerPasswordHasher",
 ]
 
+# Periodic tasks (django-celery-beat loads these into its database schedule).
 CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "ocpp-offline-check": {
         "task": "ocpp_bridge.tasks.charge_points_offline_check",
         "schedule": 60.0,
