@@ -160,7 +160,12 @@ def test_admin_sets_a_typed_password_and_lists_frames(staff_client, charge_point
     assert charge_point_password_check(
         charge_point=charge_point, password="typed-by-staff-0001"
     )
+    filtered = staff_client.get(
+        reverse("admin:ocpp_bridge_frame_changelist"),
+        {"action": "MeterValues", "error_code": "ProtocolError"},
+    )
     assert frames.status_code == 200 and "f1" in frames.content.decode()
+    assert filtered.status_code == 200 and "f1" not in filtered.content.decode()
 
 
 def test_offline_task_marks_silent_chargers_and_alerts(charge_point, settings):
