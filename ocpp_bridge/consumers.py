@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 
 from channels.generic.websocket import (
@@ -189,7 +190,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
 
     async def ocpp_command(self, event):
         """A remote command for this charger: confirm it, then run it."""
-        if self.replaced:
+        if self.replaced or time.time() > event.get("expires_at", float("inf")):
             return
         await self.channel_layer.send(
             event["reply_channel"],
@@ -204,7 +205,10 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             action=event["action"],
             payload=event["payload"],
             unique_id=event.get("message_id") or str(uuid.uuid4()),
-            timeout_s=event["timeout_s"],
+            timeout_s=min(
+                event["timeout_s"],
+                event.get("expires_at", float("inf")) - time.time(),
+            ),
         )
         await self.channel_layer.send(
             event["reply_channel"], {"type": "ocpp.command.result", **result}
