@@ -18,6 +18,7 @@ poisoned through them).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import secrets
 import time
@@ -25,6 +26,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
 
 from asgiref.sync import async_to_sync, iscoroutinefunction, sync_to_async
+from celery import Celery
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
@@ -36,6 +38,10 @@ from redis import asyncio as aioredis
 logger = logging.getLogger(__name__)
 
 NOT_CONFIGURED = "not configured"
+
+
+class CheckFailed(Exception):
+    """A dependency answered, but not as it should; the message says how."""
 
 
 @dataclass
@@ -82,24 +88,32 @@ async def _channel_layer_check() -> str:
     await layer.send(channel, {"type": "readyz.ping", "nonce": nonce})
     message = await layer.receive(channel)
     if message.get("nonce") != nonce:
-        raise RuntimeError("channel layer returned another message")
+        raise CheckFailed("channel layer returned another message")
     return type(layer).__name__
+
+
+@functools.lru_cache(maxsize=4)
+def _ping_app(broker_url: str) -> Celery:
+    """A Celery app of its own for pings: kombu's pidbox keeps the producer pool
+    of the first connection it saw, so each broker URL gets its own app."""
+    return Celery(
+        "giu_ev_readyz",
+        broker=broker_url,
+        set_as_current=False,
+        broker_transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        broker_connection_timeout=settings.HEALTH_CHECK_TIMEOUT_S,
+    )
 
 
 def _worker_check(timeout_s: float) -> str:
     if not settings.REDIS_URL or settings.CELERY_TASK_ALWAYS_EAGER:
         return NOT_CONFIGURED
-    from giu_ev.celery import app
-
-    with app.connection_for_write(
-        settings.CELERY_BROKER_URL,
-        connect_timeout=timeout_s,
-        transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
-    ) as conn:
-        # limit=1: return at the first answer instead of waiting out the timeout.
-        replies = app.control.ping(timeout=timeout_s, limit=1, connection=conn)
+    # limit=1: return at the first answer instead of waiting out the timeout.
+    replies = _ping_app(settings.CELERY_BROKER_URL).control.ping(
+        timeout=timeout_s, limit=1
+    )
     if not replies:
-        raise RuntimeError("no worker answered a ping")
+        raise CheckFailed("no worker answered a ping")
     return f"{len(replies)} worker(s) answered"
 
 
@@ -112,35 +126,43 @@ async def _timed(
         ok = True
     except TimeoutError:
         ok, detail = False, f"no answer within {timeout_s:g} s"
+    except CheckFailed as exc:
+        ok, detail = False, str(exc)
     except Exception as exc:  # any failure of a dependency is a failed check
         ok, detail = False, f"{type(exc).__name__}: {exc}"[:300]
     return name, CheckResult(ok, detail, round((time.monotonic() - started) * 1000, 1))
 
 
 async def readiness_check() -> dict[str, CheckResult]:
-    """Run all checks at once; each gives up after HEALTH_CHECK_TIMEOUT_S."""
+    """Run the checks at once; each gives up after HEALTH_CHECK_TIMEOUT_S.
+
+    The worker is pinged through Redis, so only once Redis has answered: a
+    ping to a stopped broker would sit in kombu's reconnect loop.
+    """
     timeout_s = settings.HEALTH_CHECK_TIMEOUT_S
-    # The database check runs on the request's own thread (and its connection);
-    # the worker ping blocks, so it gets a thread of its own.
-    checks = {
-        "database": sync_to_async(_database_check),
-        "redis": lambda: _redis_check(timeout_s),
-        "channel_layer": _channel_layer_check,
-        "celery_worker": sync_to_async(
-            lambda: _worker_check(timeout_s), thread_sensitive=False
-        ),
-    }
-    results = dict(
-        await asyncio.gather(
-            *(_timed(name, call, timeout_s + 0.2) for name, call in checks.items())
-        )
+    limit_s = timeout_s + 0.2
+    redis = asyncio.ensure_future(
+        _timed("redis", lambda: _redis_check(timeout_s), limit_s)
     )
-    if not results["redis"].ok and results["celery_worker"].detail != NOT_CONFIGURED:
-        # Without the broker no ping can come back; say why.
-        results["celery_worker"] = CheckResult(
-            False, "broker (Redis) unreachable", results["celery_worker"].ms
-        )
-    return results
+
+    async def worker() -> tuple[str, CheckResult]:
+        _, redis_result = await asyncio.shield(redis)
+        if not redis_result.ok:
+            return "celery_worker", CheckResult(False, "broker (Redis) unreachable", 0)
+        # The ping blocks, so it gets a thread of its own.
+        ping = sync_to_async(lambda: _worker_check(timeout_s), thread_sensitive=False)
+        # The ping waits up to timeout_s for answers after connecting and
+        # publishing, so it gets a little longer in all.
+        return await _timed("celery_worker", ping, timeout_s + 0.5)
+
+    results = await asyncio.gather(
+        # On the request's own thread and database connection.
+        _timed("database", sync_to_async(_database_check), limit_s),
+        redis,
+        _timed("channel_layer", _channel_layer_check, limit_s),
+        worker(),
+    )
+    return dict(results)
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:

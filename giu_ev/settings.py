@@ -262,6 +262,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_CONNECT_TIMEO
 # See giu_ev/celery_metrics.py and docs/deploy.md.
 WORKER_METRICS_PORT = _read("WORKER_METRICS_PORT", env.int, 9808)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Static entries; beat copies them into django-celery-beat's tables at start.
+CELERY_BEAT_SCHEDULE = {
+    "connector-faults-check": {
+        "task": "stations.tasks.connector_faults_check",
+        "schedule": 60.0,
+    },
+    "site-silence-check": {
+        "task": "stations.tasks.site_silence_check",
+        "schedule": 60.0,
+    },
+}
 
 # --- Auth, sessions, security --------------------------------------------------------
 
@@ -387,6 +398,8 @@ if _email_url:
         globals().update(env.email_url_config(_email_url))
     except Exception as exc:  # django-environ raises several types here
         raise ImproperlyConfigured("EMAIL_URL is invalid") from exc
+# An SMTP server that does not answer must not hold up the caller for long.
+EMAIL_TIMEOUT = _read("EMAIL_TIMEOUT_S", env.int, 10)
 DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", env.str, "giu-ev@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Alerts are mailed when opened to ALERT_EMAIL_TO (comma-separated), and to

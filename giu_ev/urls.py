@@ -12,6 +12,7 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("", include("django_prometheus.urls")),
+    path("alerts/", include("stations.alert_urls")),
     path("", include("stations.urls")),
     path("sessions/", include("sessions.urls")),
     path("forecasts/", include("forecasting.urls")),
