@@ -94,6 +94,9 @@ async def serve(host: str, port: int) -> None:
         # Keep-alive as Daphne does by default (20 s pings), so both servers
         # carry the same per-connection work.
         ping_interval=20,
+        # Daphne (autobahn) does not offer permessage-deflate; neither does the
+        # yardstick, so both spend their CPU on the same work.
+        compression=None,
         max_queue=32,
     ) as server:
         bound = server.sockets[0].getsockname()[1]
