@@ -30,6 +30,32 @@ def _read(name: str, reader, default):
         ) from exc
 
 
+_BOOL_WORDS = {
+    "1": True,
+    "true": True,
+    "yes": True,
+    "on": True,
+    "0": False,
+    "false": False,
+    "no": False,
+    "off": False,
+    "": False,
+}
+
+
+def _bool(name: str, default: bool) -> bool:
+    """A yes/no variable; anything but the usual words is a start-up error."""
+    raw = env.str(name, default=None)
+    if raw is None:
+        return default
+    try:
+        return _BOOL_WORDS[raw.strip().lower()]
+    except KeyError:
+        raise ImproperlyConfigured(
+            f"Environment variable {name} is invalid: {raw!r} is not true/false"
+        ) from None
+
+
 def _secret(name: str, default: str | None = None) -> str | None:
     """A secret from NAME, or from the file named by NAME_FILE (Docker/K8s secrets)."""
     path = env.str(f"{name}_FILE", default="")
@@ -43,7 +69,7 @@ def _secret(name: str, default: str | None = None) -> str | None:
 
 # --- Core ----------------------------------------------------------------------
 
-DEBUG = _read("DEBUG", env.bool, False)
+DEBUG = _bool("DEBUG", False)
 VAR_DIR = Path(_read("GIU_VAR_DIR", env.str, str(BASE_DIR / "var")))
 
 SECRET_KEY = _secret("SECRET_KEY")
@@ -128,6 +154,13 @@ if DATABASE_URL:
         _db = env.db_url_config(DATABASE_URL)
     except Exception as exc:  # django-environ raises several types here
         raise ImproperlyConfigured(f"DATABASE_URL is invalid: {exc}") from exc
+    if _db.get("ENGINE") not in {
+        "django.db.backends.postgresql",
+        "django.db.backends.sqlite3",
+    }:
+        raise ImproperlyConfigured(
+            "DATABASE_URL is invalid: expected postgres://... or sqlite:///..."
+        )
     if _db["ENGINE"] == "django.db.backends.postgresql":
         _db["CONN_MAX_AGE"] = 0
         _db.setdefault("OPTIONS", {})["pool"] = {
@@ -187,7 +220,7 @@ else:
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
-CELERY_TASK_ALWAYS_EAGER = _read("CELERY_TASK_ALWAYS_EAGER", env.bool, not REDIS_URL)
+CELERY_TASK_ALWAYS_EAGER = _bool("CELERY_TASK_ALWAYS_EAGER", not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -209,10 +242,8 @@ LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = _read("SECURE_SSL_REDIRECT", env.bool, False)
-SESSION_COOKIE_SECURE = _read(
-    "SESSION_COOKIE_SECURE", env.bool, not DEBUG and bool(REDIS_URL)
-)
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", not DEBUG and bool(REDIS_URL))
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 0)
 

@@ -171,6 +171,16 @@ class ChargingSession(models.Model):
         blank=True,
         help_text="Departure the driver stated (driver input only).",
     )
+    import_format = models.CharField(
+        max_length=16,
+        blank=True,
+        help_text="Data set format the stored values came from, e.g. 'acn-json'.",
+    )
+    import_file = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="File (folder/name) the stored values came from.",
+    )
     reservation_id = models.IntegerField(null=True, blank=True)
     raw_start_timestamp = models.CharField(max_length=64, blank=True)
     raw_stop_timestamp = models.CharField(max_length=64, blank=True)
