@@ -236,3 +236,52 @@ def chargers() -> Iterator[list[OcppRpcCharger]]:
     yield opened
     for charger in opened:
         charger.close()
+
+
+E2E_ID_TAG = "E2E-TAG-1"
+
+
+@pytest.fixture
+def e2e_site():
+    from stations.models import Site
+
+    return Site.objects.create(code="e2e", name="E2E depot", time_zone="UTC")
+
+
+@pytest.fixture
+def id_token():
+    from sessions.models import IdToken
+
+    return IdToken.objects.create(value=E2E_ID_TAG, owner="E2E driver")
+
+
+@pytest.fixture
+def make_charger(e2e_site, daphne_server, chargers):
+    """Register a charge point with a generated password; give back its client.
+
+    The client is an ocpp-rpc charger (strict mode) aimed at the shared Daphne
+    process, not yet connected; pass ``server`` to aim it at another one.
+    """
+    from stations.services import charge_point_create
+
+    def make(identity: str, *, server: DaphneServer | None = None):
+        charge_point, password = charge_point_create(identity=identity, site=e2e_site)
+        charger = OcppRpcCharger(
+            identity=identity,
+            url=(server or daphne_server).ocpp_url,
+            password=password,
+        )
+        chargers.append(charger)
+        return charge_point, charger
+
+    return make
+
+
+def wait_until(predicate, *, timeout_s: float = 10, interval_s: float = 0.05):
+    """Poll until predicate() is truthy (a write in the Daphne child lands)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(interval_s)
