@@ -422,3 +422,52 @@ if OCPP_UNKNOWN_CHARGE_POINTS not in {"reject", "pending"}:
         "OCPP_UNKNOWN_CHARGE_POINTS must be 'reject' or 'pending'"
     )
 OCPP_HEARTBEAT_INTERVAL_S = _read("OCPP_HEARTBEAT_INTERVAL_S", env.int, 300)
+
+# A charger that offers no Sec-WebSocket-Protocol: accepted as OCPP 1.6 with a
+# warning in its frame log (real embedded stacks do this, field case FC-30), or
+# refused when this is true.
+OCPP_REQUIRE_SUBPROTOCOL = _read("OCPP_REQUIRE_SUBPROTOCOL", env.bool, False)
+# Security profile 1 (HTTP Basic). A charger with no password set is refused
+# when this is true: the default in production (DATABASE_URL or REDIS_URL set),
+# while the embedded default lets a lab charger connect without one.
+OCPP_REQUIRE_PASSWORD = _read(
+    "OCPP_REQUIRE_PASSWORD", env.bool, bool(DATABASE_URL or REDIS_URL)
+)
+# Failed handshakes from one address before it is refused without a check.
+OCPP_AUTH_FAILURE_LIMIT = _read("OCPP_AUTH_FAILURE_LIMIT", env.int, 10)
+OCPP_AUTH_FAILURE_WINDOW_S = _read("OCPP_AUTH_FAILURE_WINDOW_S", env.int, 300)
+# How long a remote command waits for the charger's answer. 30 s is the
+# response timeout the ocpp package uses and what charger vendors test against.
+OCPP_COMMAND_TIMEOUT_S = _read("OCPP_COMMAND_TIMEOUT_S", env.float, 30.0)
+# How long the process holding a socket has to confirm it took a command; no
+# confirmation means the charger is not connected anywhere.
+OCPP_COMMAND_ACK_TIMEOUT_S = _read("OCPP_COMMAND_ACK_TIMEOUT_S", env.float, 3.0)
+# A charger is marked offline after this many heartbeat intervals of silence.
+OCPP_OFFLINE_AFTER_INTERVALS = _read("OCPP_OFFLINE_AFTER_INTERVALS", env.int, 3)
+OCPP_FRAME_RETENTION_DAYS = _read("OCPP_FRAME_RETENTION_DAYS", env.int, 30)
+
+# Charger passwords are checked at every handshake; their hasher is registered
+# after Django's defaults so staff passwords keep the default one.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.BCryptSHA256PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
+    "ocpp_bridge.hashers.ChargerPasswordHasher",
+]
+
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "ocpp-offline-check": {
+        "task": "ocpp_bridge.tasks.charge_points_offline_check",
+        "schedule": 60.0,
+    },
+    "ocpp-frames-prune": {
+        "task": "ocpp_bridge.tasks.frames_prune",
+        "schedule": 3600.0,
+    },
+}
+
+# The ocpp package logs every frame at INFO; the frame log table keeps them.
+LOGGING["loggers"]["ocpp"] = {"level": "WARNING"}

@@ -133,7 +133,7 @@ class ChargingSession(models.Model):
         related_name="sessions",
     )
     id_tag = models.CharField(
-        max_length=20, blank=True, help_text="idTag as the charger sent it."
+        max_length=255, blank=True, help_text="idTag as the charger sent it."
     )
     vehicle = models.ForeignKey(
         Vehicle,
@@ -255,11 +255,13 @@ class MeterSample(models.Model):
     )
     timestamp = models.DateTimeField()
     measurand = models.CharField(max_length=64, default="Energy.Active.Import.Register")
-    phase = models.CharField(max_length=8, blank=True)
-    location = models.CharField(max_length=16, blank=True)
+    phase = models.CharField(max_length=16, blank=True)
+    location = models.CharField(max_length=32, blank=True)
     context = models.CharField(max_length=32, blank=True)
-    unit = models.CharField(max_length=16, blank=True, help_text="Unit as sent.")
-    raw_value = models.CharField(max_length=64)
+    unit = models.CharField(max_length=32, blank=True, help_text="Unit as sent.")
+    # Text: SignedData values are long blobs that must be kept as sent.
+    raw_value = models.TextField()
+    raw_timestamp = models.CharField(max_length=64, blank=True)
     value = models.FloatField(null=True, blank=True)
     normalised_unit = models.CharField(max_length=16, blank=True)
     flags = models.JSONField(default=list, blank=True)
@@ -271,6 +273,65 @@ class MeterSample(models.Model):
             models.Index(fields=["session", "timestamp"]),
             models.Index(fields=["charge_point", "-timestamp"]),
         ]
+        constraints = [
+            # A charger resends transactionData and MeterValues until they are
+            # acknowledged (field case FC-08): one row per reading, not per copy.
+            models.UniqueConstraint(
+                fields=[
+                    "session",
+                    "timestamp",
+                    "measurand",
+                    "phase",
+                    "location",
+                    "context",
+                ],
+                condition=models.Q(session__isnull=False),
+                name="meter_sample_reading_unique",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.measurand}={self.raw_value}{self.unit} at {self.timestamp}"
+
+
+class TransactionEventKind(models.TextChoices):
+    DUPLICATE_START = "duplicate_start", "Repeated StartTransaction"
+    SUPERSEDED = "superseded", "Session ended by a later start on its connector"
+    DUPLICATE_STOP = "duplicate_stop", "Repeated StopTransaction"
+    CONFLICTING_STOP = "conflicting_stop", "Second stop with different values"
+    ORPHAN_STOP = "orphan_stop", "Stop for a transaction the portal did not issue"
+    ORPHAN_METER_VALUES = "orphan_meter_values", "Meter values for an unknown tx"
+
+
+class TransactionEvent(models.Model):
+    """Audit of transaction messages that did not fit the normal course.
+
+    Kept for reconciliation: the raw payload the charger sent, what the portal
+    did with it, and whether an operator has looked at it.
+    """
+
+    kind = models.CharField(max_length=32, choices=TransactionEventKind.choices)
+    charge_point = models.ForeignKey(
+        ChargePoint, on_delete=models.CASCADE, related_name="transaction_events"
+    )
+    session = models.ForeignKey(
+        ChargingSession,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="transaction_events",
+    )
+    transaction_ref = models.BigIntegerField(
+        null=True, blank=True, help_text="transactionId as the charger sent it."
+    )
+    message_id = models.CharField(max_length=64, blank=True)
+    payload = models.JSONField(default=dict, blank=True)
+    reconciled = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["charge_point", "kind", "transaction_ref"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} on {self.charge_point_id} tx {self.transaction_ref}"

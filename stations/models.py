@@ -79,10 +79,16 @@ class ChargePoint(models.Model):
     site = models.ForeignKey(
         Site, on_delete=models.PROTECT, related_name="charge_points"
     )
-    vendor = models.CharField(max_length=50, blank=True)
-    model = models.CharField(max_length=50, blank=True)
-    serial_number = models.CharField(max_length=50, blank=True)
-    firmware_version = models.CharField(max_length=50, blank=True)
+    # Sized well past the OCPP CiString limits: real chargers send longer
+    # serial numbers and models (field case FC-24) and these identify hardware.
+    vendor = models.CharField(max_length=255, blank=True)
+    model = models.CharField(max_length=255, blank=True)
+    serial_number = models.CharField(max_length=255, blank=True)
+    charge_box_serial_number = models.CharField(max_length=255, blank=True)
+    firmware_version = models.CharField(max_length=255, blank=True)
+    boot_info = models.JSONField(
+        default=dict, blank=True, help_text="Last BootNotification as sent."
+    )
     protocol = models.CharField(max_length=20, blank=True, default="ocpp1.6")
     registration_status = models.CharField(
         max_length=16,
@@ -101,6 +107,28 @@ class ChargePoint(models.Model):
         blank=True,
         help_text="OCPP security profile 1 password (hashed).",
     )
+    energy_scale = models.FloatField(
+        default=1.0,
+        help_text=(
+            "Multiplier for energy registers this charger reports, for firmware "
+            "that labels kWh as Wh (set 1000). Normalised values are recomputed "
+            "when it changes; raw values never change."
+        ),
+    )
+    flags = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Deviations from the OCPP schema seen from this charger.",
+    )
+    capabilities = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="What the charger answered it cannot do, e.g. a CallError code.",
+    )
+    malformed_frames = models.PositiveIntegerField(
+        default=0, help_text="Frames that deviated from the OCPP schema."
+    )
+    last_connect_error = models.CharField(max_length=255, blank=True)
     is_connected = models.BooleanField(default=False)
     last_seen_at = models.DateTimeField(null=True, blank=True)
     last_boot_at = models.DateTimeField(null=True, blank=True)
@@ -170,9 +198,12 @@ class StatusEvent(models.Model):
     connector_number = models.PositiveIntegerField(default=0)
     status = models.CharField(max_length=32)
     error_code = models.CharField(max_length=32, blank=True)
-    info = models.CharField(max_length=50, blank=True)
+    error_code_raw = models.CharField(
+        max_length=64, blank=True, help_text="errorCode as sent, when not in the enum."
+    )
+    info = models.CharField(max_length=255, blank=True)
     vendor_id = models.CharField(max_length=255, blank=True)
-    vendor_error_code = models.CharField(max_length=50, blank=True)
+    vendor_error_code = models.CharField(max_length=255, blank=True)
     timestamp = models.DateTimeField(
         help_text="When the charger says it happened (UTC)."
     )

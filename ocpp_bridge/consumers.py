@@ -1,0 +1,299 @@
+"""WebSocket consumers: one per connected charger, and the live-page feed.
+
+A charger's frames are handled one at a time, in order, by a task of their
+own, so the consumer stays free to take remote commands from the channel
+layer while a slow write is under way; a CALL to the charger runs as a task
+too and waits for its answer, which arrives through the same frame queue.
+"""
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import uuid
+
+from channels.generic.websocket import (
+    AsyncJsonWebsocketConsumer,
+    AsyncWebsocketConsumer,
+)
+from django.core.cache import cache
+from django.utils import timezone
+
+from giu_ev.metrics import CALL_ERRORS, FRAMES
+from ocpp_bridge.auth import Handshake
+from ocpp_bridge.models import Direction
+from ocpp_bridge.parsing import ERROR_CODE_SPELLING_16, frame_parse, schema_deviations
+from ocpp_bridge.services import frame_record
+from ocpp_bridge.v16 import CentralSystem16, Inbound, run_db
+from stations import services as stations
+
+logger = logging.getLogger(__name__)
+
+LIVE_GROUP = "live"
+# Close code for a socket replaced by a newer connection of the same charger
+# (4000-4999 are left to applications by RFC 6455).
+CLOSE_REPLACED = 4000
+PROCESS = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def charge_point_group(charge_point_id: int) -> str:
+    return f"ocpp.cp.{charge_point_id}"
+
+
+def _owner_key(charge_point_id: int) -> str:
+    return f"ocpp:owner:{charge_point_id}"
+
+
+class _Wire:
+    """The connection object the ocpp package writes to: logs, then sends."""
+
+    def __init__(self, consumer: "ChargePointConsumer"):
+        self.consumer = consumer
+
+    async def send(self, text: str) -> None:
+        await self.consumer.frame_out(text)
+
+    async def recv(self) -> str:  # pragma: no cover - frames are pushed, not pulled
+        raise RuntimeError("The consumer feeds frames with route_message().")
+
+
+class ChargePointConsumer(AsyncWebsocketConsumer):
+    """One charger's socket at /ocpp/<identity>, driven by CentralSystem16."""
+
+    async def websocket_connect(self, message):
+        decision: Handshake = self.scope["ocpp"]
+        self.identity = decision.identity
+        self.charge_point_id = decision.charge_point_id
+        self.group = charge_point_group(self.charge_point_id)
+        self.replaced = False
+        self.frames: asyncio.Queue[str | None] = asyncio.Queue()
+        self.tasks: set[asyncio.Task] = set()
+        self.cp = CentralSystem16(
+            self.identity,
+            _Wire(self),
+            charge_point_id=self.charge_point_id,
+            time_zone=decision.site_time_zone,
+            publish=self.publish,
+        )
+
+        # Tell an older socket of this charger (in any process) to step down
+        # before joining the group, so commands reach only this one.
+        await self.channel_layer.group_send(
+            self.group, {"type": "ocpp.replace", "channel": self.channel_name}
+        )
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept(subprotocol=decision.subprotocol)
+
+        now = timezone.now()
+        await run_db(stations.charge_point_connected)(
+            charge_point_id=self.charge_point_id, at=now
+        )
+        await cache.aset(_owner_key(self.charge_point_id), self.channel_name, None)
+        if decision.subprotocol is None:
+            await run_db(frame_record)(
+                charge_point_id=self.charge_point_id,
+                identity=self.identity,
+                direction=Direction.IN,
+                raw="",
+                flags=["no_subprotocol"],
+                at=now,
+            )
+        self.worker = asyncio.create_task(self._drain())
+        await self.publish({"charge_point": self.identity, "event": "connected"})
+
+    async def websocket_disconnect(self, message):
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        self.worker.cancel()
+        for task in list(self.tasks):
+            task.cancel()
+        owner = await cache.aget(_owner_key(self.charge_point_id))
+        if not self.replaced and owner in (None, self.channel_name):
+            await run_db(stations.charge_point_disconnected)(
+                charge_point_id=self.charge_point_id
+            )
+            await cache.adelete(_owner_key(self.charge_point_id))
+            await self.publish({"charge_point": self.identity, "event": "disconnected"})
+        await super().websocket_disconnect(message)
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if text_data is None:
+            # OCPP-J uses text frames only; a binary one is read as UTF-8.
+            text_data = bytes_data.decode("utf-8", "replace") if bytes_data else ""
+        self.frames.put_nowait(text_data)
+
+    # --- channel layer --------------------------------------------------------
+
+    async def ocpp_replace(self, event):
+        if event["channel"] == self.channel_name:
+            return
+        self.replaced = True
+        logger.info(
+            "Charger connected again; closing the older socket",
+            extra={"charge_point": self.identity},
+        )
+        await self.close(code=CLOSE_REPLACED)
+
+    async def ocpp_command(self, event):
+        """A remote command for this charger: confirm it, then run it."""
+        if self.replaced:
+            return
+        await self.channel_layer.send(
+            event["reply_channel"],
+            {"type": "ocpp.command.ack", "process": PROCESS},
+        )
+        task = asyncio.create_task(self._run_command(event))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_command(self, event):
+        result = await self.cp.call_raw(
+            action=event["action"],
+            payload=event["payload"],
+            unique_id=event.get("message_id") or str(uuid.uuid4()),
+            timeout_s=event["timeout_s"],
+        )
+        await self.channel_layer.send(
+            event["reply_channel"], {"type": "ocpp.command.result", **result}
+        )
+
+    async def publish(self, event: dict) -> None:
+        await self.channel_layer.group_send(
+            LIVE_GROUP, {"type": "live.event", "event": event}
+        )
+
+    # --- frames ---------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        while True:
+            text = await self.frames.get()
+            try:
+                await self.frame_in(text)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # Never let one frame take the charger's socket down.
+                logger.exception(
+                    "Frame handling failed", extra={"charge_point": self.identity}
+                )
+
+    async def frame_in(self, text: str) -> None:
+        """Store a frame, then handle it; answers go out only after storing."""
+        now = timezone.now()
+        parsed = frame_parse(text)
+        action = parsed.action
+        if parsed.message_type in (3, 4) and not parsed.error_code:
+            action = self.cp.pending_actions.get(parsed.message_id, "")
+        flags = list(parsed.flags)
+        if parsed.message_type == 2 and not parsed.error_code:
+            flags += schema_deviations(parsed.action, parsed.payload)
+
+        await run_db(frame_record)(
+            charge_point_id=self.charge_point_id,
+            identity=self.identity,
+            direction=Direction.IN,
+            raw=text,
+            message_type=parsed.message_type,
+            message_id=parsed.message_id_text,
+            action=action,
+            payload=parsed.payload,
+            error_code=parsed.error_code_received,
+            flags=flags,
+            at=now,
+        )
+        FRAMES.labels(direction="in", action=action or "-").inc()
+        await run_db(stations.charge_point_seen)(
+            charge_point_id=self.charge_point_id, at=now
+        )
+        if flags and parsed.message_type == 2:
+            await run_db(stations.charge_point_flags_add)(
+                charge_point_id=self.charge_point_id, flags=flags
+            )
+
+        if parsed.error_code:
+            if parsed.message_type not in (3, 4):
+                await self.send_call_error(
+                    parsed.readable_message_id,
+                    parsed.error_code,
+                    parsed.error_description,
+                )
+            return
+        if parsed.message_type == 4:
+            CALL_ERRORS.labels(
+                direction="received", code=parsed.error_code_received or "-"
+            ).inc()
+
+        if parsed.message_type == 2:
+            self.cp.inbound[parsed.message_id] = Inbound(
+                payload=parsed.payload, received_at=now, flags=flags
+            )
+            self.cp.answering[parsed.message_id] = parsed.action
+        try:
+            await self.cp.route_message(text)
+        except Exception:
+            logger.exception(
+                "OCPP routing failed", extra={"charge_point": self.identity}
+            )
+            if parsed.message_type == 2:
+                await self.send_call_error(
+                    parsed.message_id, "InternalError", "The frame was stored."
+                )
+        finally:
+            self.cp.inbound.pop(parsed.message_id, None)
+
+    async def send_call_error(self, message_id, code: str, description: str) -> None:
+        await self.frame_out(
+            json.dumps([4, message_id, code, description, {}], separators=(",", ":"))
+        )
+
+    async def frame_out(self, text: str) -> None:
+        """Store an outgoing frame, then write it to the socket."""
+        parsed = frame_parse(text)
+        if parsed.message_type == 4:
+            code = ERROR_CODE_SPELLING_16.get(
+                parsed.error_code_received, parsed.error_code_received
+            )
+            if code != parsed.error_code_received:
+                details = parsed.payload if isinstance(parsed.payload, dict) else {}
+                text = json.dumps(
+                    [4, parsed.message_id, code, parsed.error_description, details],
+                    separators=(",", ":"),
+                )
+            parsed.error_code_received = code
+            CALL_ERRORS.labels(direction="sent", code=code).inc()
+        if parsed.message_type == 2:
+            action = parsed.action
+        else:
+            action = self.cp.answering.pop(parsed.message_id, "")
+
+        await run_db(frame_record)(
+            charge_point_id=self.charge_point_id,
+            identity=self.identity,
+            direction=Direction.OUT,
+            raw=text,
+            message_type=parsed.message_type,
+            message_id=parsed.message_id_text,
+            action=action,
+            payload=parsed.payload,
+            error_code=parsed.error_code_received,
+        )
+        FRAMES.labels(direction="out", action=action or "-").inc()
+        await self.send(text_data=text)
+
+
+class LiveConsumer(AsyncJsonWebsocketConsumer):
+    """Forwards live events (status, sessions, connections) to operator pages."""
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            await self.close(code=4401)
+            return
+        await self.channel_layer.group_add(LIVE_GROUP, self.channel_name)
+        await self.accept()
+
+    async def disconnect(self, code):
+        await self.channel_layer.group_discard(LIVE_GROUP, self.channel_name)
+
+    async def live_event(self, event):
+        await self.send_json(event["event"])
