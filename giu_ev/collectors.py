@@ -148,11 +148,48 @@ def session_metrics() -> Iterator[Metric]:
     yield active
 
 
+def forecast_metrics() -> Iterator[Metric]:
+    """Live error of each active model and of the seasonal-naive baseline.
+
+    The rolling mean absolute error over the last scored days (forecasting's
+    ``version_rolling_score``), read at scrape time so that every web process
+    shows it, whichever worker process scored the forecasts.
+    """
+    from forecasting.models import ModelStatus, ModelVersion
+    from forecasting.selectors import version_rolling_score
+
+    mae = _family(
+        "giu_forecast_mae",
+        "Rolling mean absolute error of the active model's live forecasts "
+        "(source=model) and of the seasonal-naive baseline on the same hours "
+        "(source=seasonal_naive), by site and task, in the task's unit.",
+        ["site", "task", "source"],
+    )
+    version = _family(
+        "giu_forecast_active_model_version",
+        "Version number of the active model, by site and task.",
+        ["site", "task"],
+    )
+    active = ModelVersion.objects.filter(status=ModelStatus.ACTIVE).select_related(
+        "site"
+    )
+    for model_version in active:
+        labels = [model_version.site.code, model_version.task]
+        version.add_metric(labels, model_version.version)
+        score = version_rolling_score(model_version=model_version)
+        if score.rolling_mae is not None:
+            mae.add_metric([*labels, "model"], score.rolling_mae)
+        if score.rolling_baseline_mae is not None:
+            mae.add_metric([*labels, "seasonal_naive"], score.rolling_baseline_mae)
+    yield from (mae, version)
+
+
 SOURCES = (
     charger_metrics,
     connector_metrics,
     site_heartbeat_metrics,
     session_metrics,
+    forecast_metrics,
 )
 
 

@@ -264,13 +264,13 @@ WORKER_METRICS_PORT = _read("WORKER_METRICS_PORT", env.int, 9808)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # Static entries; beat copies them into django-celery-beat's tables at start.
 CELERY_BEAT_SCHEDULE = {
-    "connector-faults-check": {
-        "task": "stations.tasks.connector_faults_check",
-        "schedule": 60.0,
-    },
     "site-silence-check": {
         "task": "stations.tasks.site_silence_check",
         "schedule": 60.0,
+    },
+    "retrain-overdue-check": {
+        "task": "giu_ev.tasks.retrain_overdue_check",
+        "schedule": 3600.0,
     },
 }
 

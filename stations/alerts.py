@@ -5,10 +5,12 @@ subject until it is resolved. Callers elsewhere pass plain values:
 
 - the OCPP bridge's offline check calls ``alert_open``/``alert_resolve`` with
   ``AlertKind.CHARGER_OFFLINE`` and the charge point identity as subject;
-- remote commands report their outcome to ``command_outcome_alert``;
-- the forecast evaluation reports errors to ``forecast_accuracy_alert`` and
-  the retrain schedule to ``retrain_overdue_alert``;
-- ``connector_faults_check`` and ``site_silence_check`` run from beat.
+- status notifications open and resolve ``CONNECTOR_FAULTED`` (stations.services);
+- remote commands open ``COMMAND_FAILED`` (ocpp_bridge.commands);
+- the forecast evaluation opens ``FORECAST_WORSE_THAN_BASELINE``
+  (forecasting.services.evaluation);
+- ``site_silence_check`` and ``retrain_overdue_alert`` run from beat
+  (stations.tasks, giu_ev.tasks).
 """
 
 import logging
@@ -27,8 +29,6 @@ from stations.models import (
     AlertKind,
     AlertSeverity,
     ChargePoint,
-    ChargePointStatus,
-    Connector,
     Site,
 )
 
@@ -183,74 +183,10 @@ def alert_email_send(*, alert_id: int) -> bool:
 
 # --- Checks and reporters ------------------------------------------------------------
 
-# A connector that reports Faulted and recovers within minutes (a charger
-# rebooting, a cable re-seated) is not worth a page; a quarter of an hour is.
-CONNECTOR_FAULTED_ALERT_AFTER = timedelta(minutes=15)
 # OCPP 1.6 §4.6: chargers send a Heartbeat every interval given in the boot
 # answer. Three missed intervals from every charger of a site means the site
 # (its uplink or power) is down, not one charger.
 SITE_SILENT_AFTER_INTERVALS = 3
-
-
-def connector_fault_subject(*, identity: str, number: int) -> str:
-    return f"{identity}/{number}"
-
-
-def connector_faults_check(*, now: datetime | None = None) -> dict[str, int]:
-    """Open an alert per connector Faulted for long; resolve those that recovered."""
-    now = now or timezone.now()
-    cutoff = now - CONNECTOR_FAULTED_ALERT_AFTER
-    faulted = list(
-        Connector.objects.filter(
-            status=ChargePointStatus.FAULTED, status_updated_at__lte=cutoff
-        ).select_related("charge_point__site")
-    )
-    still_faulted = set(
-        Connector.objects.filter(status=ChargePointStatus.FAULTED).values_list(
-            "charge_point__identity", "number"
-        )
-    )
-    open_subjects = set(
-        Alert.objects.filter(
-            kind=AlertKind.CONNECTOR_FAULTED, resolved_at__isnull=True
-        ).values_list("subject", flat=True)
-    )
-
-    opened = 0
-    for connector in faulted:
-        cp = connector.charge_point
-        subject = connector_fault_subject(identity=cp.identity, number=connector.number)
-        if subject in open_subjects:
-            continue
-        error = f" ({connector.error_code})" if connector.error_code else ""
-        alert_open(
-            kind=AlertKind.CONNECTOR_FAULTED,
-            subject=subject,
-            message=(
-                f"Connector {connector.number} of {cp.identity} has reported "
-                f"Faulted{error} since {connector.status_updated_at:%Y-%m-%d %H:%M} "
-                "UTC."
-            ),
-            severity=AlertSeverity.WARNING,
-            site=cp.site,
-            charge_point=cp,
-        )
-        opened += 1
-    recovered = {
-        subject
-        for subject in open_subjects
-        if tuple(_split_connector_subject(subject)) not in still_faulted
-    }
-    resolved = sum(
-        alert_resolve(kind=AlertKind.CONNECTOR_FAULTED, subject=subject)
-        for subject in recovered
-    )
-    return {"opened": opened, "resolved": resolved}
-
-
-def _split_connector_subject(subject: str) -> tuple[str, int]:
-    identity, _, number = subject.rpartition("/")
-    return identity, int(number) if number.isdigit() else -1
 
 
 def site_silence_check(*, now: datetime | None = None) -> dict[str, int]:
@@ -296,82 +232,33 @@ def site_silence_check(*, now: datetime | None = None) -> dict[str, int]:
     return {"opened": opened, "resolved": resolved}
 
 
-# Outcomes of ocpp_bridge.commands.CommandResult. "not_connected" is covered by
-# the charger-offline alert and "invalid" is the caller's mistake: neither
-# says the charger is in trouble.
-COMMAND_FAILED_OUTCOMES = {"call_error", "timeout"}
-
-
-def command_outcome_alert(
-    *,
-    charge_point: ChargePoint,
-    action: str,
-    outcome: str,
-    error_code: str = "",
-    error_description: str = "",
-) -> Alert | None:
-    """Open an alert when a remote command failed; resolve it when one succeeds."""
-    subject = f"{charge_point.identity}:{action}"
-    if outcome == "answered":
-        alert_resolve(kind=AlertKind.COMMAND_FAILED, subject=subject)
-        return None
-    if outcome not in COMMAND_FAILED_OUTCOMES:
-        return None
-    detail = f"{error_code}: {error_description}".strip(": ") or outcome
-    return alert_open(
-        kind=AlertKind.COMMAND_FAILED,
-        subject=subject,
-        message=f"{action} to {charge_point.identity} failed ({outcome}): {detail}",
-        severity=AlertSeverity.WARNING,
-        site=charge_point.site,
-        charge_point=charge_point,
-    )
-
-
-def forecast_accuracy_alert(
-    *,
-    site: Site,
-    task: str,
-    model_error: float,
-    baseline_error: float,
-    model_version: str,
-    metric: str = "MAE",
-) -> Alert | None:
-    """Open an alert when the active model did worse than the baseline."""
-    subject = f"site:{site.code}:{task}"
-    if model_error <= baseline_error:
-        alert_resolve(kind=AlertKind.FORECAST_WORSE_THAN_BASELINE, subject=subject)
-        return None
-    return alert_open(
-        kind=AlertKind.FORECAST_WORSE_THAN_BASELINE,
-        subject=subject,
-        message=(
-            f"Model {model_version} forecast {task} at {site.name} with "
-            f"{metric} {model_error:.3f}, worse than the seasonal-naive baseline "
-            f"({baseline_error:.3f})."
-        ),
-        severity=AlertSeverity.WARNING,
-        site=site,
-    )
+# Retraining runs nightly (forecasting's beat schedule, 02:30 UTC): two missed
+# runs and two hours of slack for a long training before it is overdue.
+RETRAIN_MAX_AGE = timedelta(hours=50)
 
 
 def retrain_overdue_alert(
-    *, task: str, last_success_at: datetime | None, max_age: timedelta
+    *, seconds_since_retrain: float | None, max_age: timedelta = RETRAIN_MAX_AGE
 ) -> Alert | None:
-    """Open an alert when the last successful retrain is older than ``max_age``."""
-    subject = f"retrain:{task}"
-    now = timezone.now()
-    if last_success_at is not None and now - last_success_at <= max_age:
+    """Open an alert when the last successful retrain is older than ``max_age``.
+
+    A portal that never trained a model (a fresh install, nothing to train on
+    yet) is not alerted: there is nothing overdue.
+    """
+    subject = "retrain:forecasting"
+    if seconds_since_retrain is None:
+        return None
+    if seconds_since_retrain <= max_age.total_seconds():
         alert_resolve(kind=AlertKind.RETRAIN_OVERDUE, subject=subject)
         return None
-    when = (
-        f"last succeeded {last_success_at:%Y-%m-%d %H:%M} UTC"
-        if last_success_at
-        else "never succeeded"
-    )
+    hours = seconds_since_retrain / 3600
     return alert_open(
         kind=AlertKind.RETRAIN_OVERDUE,
         subject=subject,
-        message=f"Retraining of {task} {when}.",
+        message=(
+            f"The last successful retrain finished {hours:.0f} hours ago; "
+            f"retraining runs nightly and is overdue after "
+            f"{max_age.total_seconds() / 3600:.0f} hours."
+        ),
         severity=AlertSeverity.WARNING,
     )

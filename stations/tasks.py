@@ -6,10 +6,5 @@ from stations import alerts
 
 
 @shared_task(ignore_result=True)
-def connector_faults_check() -> dict[str, int]:
-    return alerts.connector_faults_check()
-
-
-@shared_task(ignore_result=True)
 def site_silence_check() -> dict[str, int]:
     return alerts.site_silence_check()

@@ -123,7 +123,7 @@ def test_readyz_passes_with_a_running_worker_and_the_worker_exports_its_tasks(
 
         sender = Celery(broker=TEST_REDIS_URL)
         for _ in range(4):
-            sender.send_task("stations.tasks.connector_faults_check", queue=queue)
+            sender.send_task("stations.tasks.site_silence_check", queue=queue)
 
         def task_runs() -> float:
             text = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
@@ -136,7 +136,7 @@ def test_readyz_passes_with_a_running_worker_and_the_worker_exports_its_tasks(
                 if sample.name == "giu_celery_tasks_total"
                 and sample.labels
                 == {
-                    "task": "stations.tasks.connector_faults_check",
+                    "task": "stations.tasks.site_silence_check",
                     "outcome": "success",
                 }
             )

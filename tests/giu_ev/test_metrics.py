@@ -159,14 +159,14 @@ def test_a_scrape_costs_a_fixed_number_of_queries(
 
 
 def test_celery_task_runs_are_counted_by_outcome(client, network):
-    from stations.tasks import connector_faults_check
+    from stations.tasks import site_silence_check
 
     before = scrape(client)
-    connector_faults_check.delay()
-    connector_faults_check.delay()
+    site_silence_check.delay()
+    site_silence_check.delay()
     after = scrape(client)
 
-    labels = {"task": "stations.tasks.connector_faults_check", "outcome": "success"}
+    labels = {"task": "stations.tasks.site_silence_check", "outcome": "success"}
     runs_before = value(before, "giu_celery_tasks_total", **labels) or 0
     assert value(after, "giu_celery_tasks_total", **labels) == runs_before + 2
     count_before = (
@@ -225,3 +225,56 @@ def test_a_database_error_marks_the_source_down_and_keeps_the_rest(network):
     }
     assert up == {"charger_metrics": 1, "session_metrics": 0}
     assert "giu_chargers" in families
+
+
+def _model_version(
+    site, *, task="site_energy", version=3, status="active", hours_ago=5
+):
+    from forecasting.models import ModelVersion
+
+    now = timezone.now()
+    return ModelVersion.objects.create(
+        site=site,
+        task=task,
+        version=version,
+        status=status,
+        trained_at=now - timedelta(hours=hours_ago),
+        train_start=now - timedelta(days=200),
+        train_end=now - timedelta(days=20),
+        holdout_end=now - timedelta(days=1),
+        train_rows=4000,
+        holdout_rows=400,
+        artifact=b"onnx",
+        artifact_sha256="0" * 64,
+    )
+
+
+def test_forecast_error_of_the_active_model_and_time_since_retrain(client, network):
+    from forecasting.models import ForecastScore
+
+    north = network[0]
+    active = _model_version(north, version=3, hours_ago=5)
+    _model_version(north, version=2, status="retired", hours_ago=30)
+    today = timezone.now().date()
+    # Two scored days: 10 h with MAE 2.0 and 30 h with MAE 4.0 (baseline 3.0, 5.0).
+    for days_ago, hours, mae, baseline in ((1, 10, 2.0, 3.0), (2, 30, 4.0, 5.0)):
+        ForecastScore.objects.create(
+            site=north,
+            task="site_energy",
+            day=today - timedelta(days=days_ago),
+            source="model",
+            model_version=active,
+            hours=hours,
+            mae=mae,
+            rmse=mae,
+            baseline_mae=baseline,
+        )
+
+    samples = scrape(client)
+
+    labels = {"site": "north", "task": "site_energy"}
+    assert value(samples, "giu_forecast_mae", source="model", **labels) == 3.5
+    assert value(samples, "giu_forecast_mae", source="seasonal_naive", **labels) == 4.5
+    assert value(samples, "giu_forecast_active_model_version", **labels) == 3
+    age_s = value(samples, "giu_forecast_seconds_since_retrain")
+    assert 5 * 3600 <= age_s < 5 * 3600 + 120
