@@ -49,19 +49,21 @@ def charger_metrics() -> Iterator[Metric]:
     )
     up = _family(
         "giu_charger_connected",
-        "1 if the charge point has an open OCPP WebSocket, else 0.",
+        "1 if the charge point has an open OCPP WebSocket, else 0; only charge "
+        "points that have connected at least once (not imported history).",
         ["site", "charge_point"],
     )
 
     counts: dict[tuple[str, str], int] = {}
     connected_by_site: dict[str, int] = {}
     rows = ChargePoint.objects.values_list(
-        "site__code", "identity", "status", "is_connected"
+        "site__code", "identity", "status", "is_connected", "last_seen_at"
     ).order_by()
-    for site, identity, status, is_connected in rows:
+    for site, identity, status, is_connected, last_seen_at in rows:
         counts[(site, status)] = counts.get((site, status), 0) + 1
         connected_by_site[site] = connected_by_site.get(site, 0) + int(is_connected)
-        up.add_metric([site, identity], int(is_connected))
+        if is_connected or last_seen_at is not None:
+            up.add_metric([site, identity], int(is_connected))
 
     for site in Site.objects.values_list("code", flat=True).order_by("code"):
         for status in STATUSES:

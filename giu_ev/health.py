@@ -51,6 +51,9 @@ class CheckResult:
     ms: float
 
 
+SKIPPED = CheckResult(True, "skipped", 0)
+
+
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is alive: it can run a view. Touches nothing else."""
     return JsonResponse({"status": "ok"})
@@ -133,7 +136,7 @@ async def _timed(
     return name, CheckResult(ok, detail, round((time.monotonic() - started) * 1000, 1))
 
 
-async def readiness_check() -> dict[str, CheckResult]:
+async def readiness_check(skip: frozenset[str] = frozenset()) -> dict[str, CheckResult]:
     """Run the checks at once; each gives up after HEALTH_CHECK_TIMEOUT_S.
 
     The worker is pinged through Redis, so only once Redis has answered: a
@@ -146,6 +149,8 @@ async def readiness_check() -> dict[str, CheckResult]:
     )
 
     async def worker() -> tuple[str, CheckResult]:
+        if "celery_worker" in skip:
+            return "celery_worker", SKIPPED
         _, redis_result = await asyncio.shield(redis)
         if not redis_result.ok:
             return "celery_worker", CheckResult(False, "broker (Redis) unreachable", 0)
@@ -162,11 +167,17 @@ async def readiness_check() -> dict[str, CheckResult]:
         _timed("channel_layer", _channel_layer_check, limit_s),
         worker(),
     )
-    return dict(results)
+    return {name: SKIPPED if name in skip else result for name, result in results}
 
 
 async def readyz(request: HttpRequest) -> JsonResponse:
-    results = await readiness_check()
+    """All checks; ``?skip=celery_worker`` leaves out the named ones.
+
+    The Kubernetes readiness probe of the web pods skips the worker: web pods
+    serve chargers and pages without one, and a probe that failed with the
+    workers would take every web pod out of the Service at once.
+    """
+    results = await readiness_check(frozenset(request.GET.getlist("skip")))
 
     failed = [name for name, result in results.items() if not result.ok]
     body = {
@@ -182,6 +193,12 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 PROBE_PATHS = {"/healthz": "healthz", "/readyz": "readyz", "/metrics": "metrics"}
 
 
+def _metrics_refused(request: HttpRequest) -> bool:
+    """/metrics through the public proxy (it adds X-Forwarded-For) is refused:
+    Prometheus scrapes the pods directly, the internet has no business there."""
+    return settings.METRICS_REFUSE_PROXIED and "HTTP_X_FORWARDED_FOR" in request.META
+
+
 @sync_and_async_middleware
 def probe_middleware(get_response):
     """Serve /healthz, /readyz and /metrics before the Host header is validated."""
@@ -193,7 +210,7 @@ def probe_middleware(get_response):
                 return healthz(request)
             if probe == "readyz":
                 return await readyz(request)
-            if probe == "metrics":
+            if probe == "metrics" and not _metrics_refused(request):
                 return await sync_to_async(ExportToDjangoView)(request)
             return await get_response(request)
 
@@ -205,7 +222,7 @@ def probe_middleware(get_response):
                 return healthz(request)
             if probe == "readyz":
                 return async_to_sync(readyz)(request)
-            if probe == "metrics":
+            if probe == "metrics" and not _metrics_refused(request):
                 return ExportToDjangoView(request)
             return get_response(request)
 

@@ -387,6 +387,9 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 # answers within about a second even when a dependency hangs (the Kubernetes
 # probes allow 2 s).
 HEALTH_CHECK_TIMEOUT_S = _read("HEALTH_CHECK_TIMEOUT_S", env.float, 0.8)
+# /metrics is for Prometheus scraping the processes directly; a request that
+# came through the public proxy (X-Forwarded-For set) gets a 404.
+METRICS_REFUSE_PROXIED = _bool("METRICS_REFUSE_PROXIED", True)
 
 # --- E-mail and alerts ----------------------------------------------------------
 # EMAIL_URL, e.g. smtp+tls://user:password@mail.example:587 (django-environ);

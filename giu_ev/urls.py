@@ -11,7 +11,6 @@ urlpatterns = [
     # Served by giu_ev.health.probe_middleware first; named here for reverse().
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("", include("django_prometheus.urls")),
     path("alerts/", include("stations.alert_urls")),
     path("", include("stations.urls")),
     path("sessions/", include("sessions.urls")),

@@ -62,7 +62,7 @@ def _accepts(port: int) -> bool:
 
 @contextmanager
 def celery_worker(*, redis_url: str, database_url: str, queue: str, tmp: Path):
-    """`celery worker` (prefork, 2 processes) as the container runs it.
+    """docker/entrypoint.sh worker: prefork, 2 pool processes, multiprocess metrics.
 
     Yields the port of its metrics endpoint.
     """
@@ -76,12 +76,15 @@ def celery_worker(*, redis_url: str, database_url: str, queue: str, tmp: Path):
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
         "WORKER_METRICS_PORT": str(port),
         "LOG_FORMAT": "text",
+        "WORKER_CONCURRENCY": "2",
     }
     env.pop("DATABASE_TEST_NAME", None)
     log = (tmp / "worker.log").open("w")
+    # The container's entrypoint, as `docker run giu-ev worker ...` starts it.
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "giu_ev", "worker"]
-        + ["--pool", "prefork", "--concurrency", "2", "-Q", queue, "-l", "info"]
+        ["sh", str(REPO_DIR / "docker" / "entrypoint.sh"), "worker"]
+        + ["--pool", "prefork", "-Q", queue]
         + ["--without-gossip", "--without-mingle", "-n", f"{queue}@%h"],
         cwd=REPO_DIR,
         env=env,

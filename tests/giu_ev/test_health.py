@@ -147,3 +147,21 @@ def test_readyz_passes_with_a_running_worker_and_the_worker_exports_its_tasks(
     assert body["status"] == "ok"
     assert "answered" in body["checks"]["celery_worker"]["detail"]
     assert body["checks"]["redis"]["detail"] == "PONG"
+
+
+@pytest.mark.integration
+@pytest.mark.django_db
+def test_the_web_readiness_probe_can_leave_the_worker_out(probe_client, settings):
+    with redis_server() as (_, url):
+        _use_redis(settings, url)
+        response = probe_client.get("/readyz?skip=celery_worker")
+
+    assert response.status_code == 200
+    assert response.json()["checks"]["celery_worker"]["detail"] == "skipped"
+
+
+@pytest.mark.django_db
+def test_metrics_through_the_public_proxy_are_refused(probe_client):
+    response = probe_client.get("/metrics", HTTP_X_FORWARDED_FOR="203.0.113.9")
+
+    assert response.status_code == 404
