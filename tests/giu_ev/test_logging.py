@@ -170,3 +170,20 @@ def test_masking_keeps_the_rest_of_the_message(capture):
     record = json.loads(stream.getvalue())
     assert record["message"] == "Login failed for operator"
     assert record["headers"] == {"Cookie": "***"}
+
+
+def test_a_task_called_with_a_charge_point_id_logs_it(capture, db):
+    from celery import shared_task
+
+    logger, stream = capture(JsonLinesFormatter())
+
+    @shared_task(name="tests.log_probe")
+    def log_probe(charge_point_id: int) -> None:
+        logger.info("Working on it")
+
+    log_probe.delay(charge_point_id=42)
+
+    record = json.loads(stream.getvalue().splitlines()[-1])
+    assert record["charge_point"] == 42
+    logger.info("After the task")
+    assert "charge_point" not in json.loads(stream.getvalue().splitlines()[-1])
