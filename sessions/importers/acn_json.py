@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from django.utils.text import slugify
+
 from sessions.importers import acn
 from sessions.importers.base import (
     FileUnreadable,
@@ -147,7 +149,7 @@ def _time(value: Any, *, name: str) -> datetime:
 
 
 def _meta_site(meta: dict) -> SiteSpec | None:
-    code = str(meta.get("site") or "").strip().lower()
+    code = slugify(str(meta.get("site") or ""))
     if not code:
         return None
     return acn.SITES_BY_CODE.get(code) or SiteSpec(

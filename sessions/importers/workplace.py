@@ -19,6 +19,8 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from django.utils.text import slugify
+
 from sessions.importers.base import (
     CsvRow,
     FleetSpec,
@@ -95,7 +97,7 @@ def _record(row: CsvRow, *, zone: ZoneInfo) -> SessionRecord:
         raise RowRejected("locationId is empty")
     facility = FACILITY_TYPES.get(values["facilityType"], "facility type unknown")
     site = SiteSpec(
-        code=f"workplace-{location}",
+        code=f"workplace-{slugify(location)}",
         name=f"Workplace location {location} ({facility})",
         time_zone=zone.key,
     )
