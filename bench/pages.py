@@ -42,9 +42,12 @@ def pages() -> list[tuple[str, str]]:
     """The pages to time, with real arguments taken from the database."""
     busiest = ChargePoint.objects.annotate(n=Count("sessions")).order_by("-n").first()
     newest = ChargingSession.objects.order_by("-started_at").first()
+    # The session with the most samples: the heaviest session page.
     sampled = (
         MeterSample.objects.filter(session__isnull=False)
-        .order_by("-session_id")
+        .values("session_id")
+        .annotate(n=Count("id"))
+        .order_by("-n")
         .values_list("session_id", flat=True)
         .first()
     )

@@ -7,6 +7,7 @@ set-up. A value that cannot be read stops start-up with a message that names
 the variable.
 """
 
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -101,6 +102,7 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_prometheus",
     "giu_ev.apps.GiuEvConfig",
@@ -108,6 +110,7 @@ INSTALLED_APPS = [
     "sessions.apps.ChargingConfig",
     "forecasting",
     "ocpp_bridge",
+    "api_access",
 ]
 
 MIDDLEWARE = [
@@ -116,6 +119,7 @@ MIDDLEWARE = [
     "giu_ev.health.probe_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "api_access.ratelimits.ApiAddressLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -425,6 +429,82 @@ if OCPP_UNKNOWN_CHARGE_POINTS not in {"reject", "pending"}:
         "OCPP_UNKNOWN_CHARGE_POINTS must be 'reject' or 'pending'"
     )
 OCPP_HEARTBEAT_INTERVAL_S = _read("OCPP_HEARTBEAT_INTERVAL_S", env.int, 300)
+
+# --- REST API -----------------------------------------------------------------
+# API keys (Authorization: Api-Key <key>) for scripts, sessions for logged-in
+# staff; one error shape (api_access/errors.py); limits per key and per address.
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so that 401 answers carry WWW-Authenticate: Api-Key.
+        "api_access.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api_access.permissions.ApiAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["api_access.ratelimits.PerKeyRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "api_access.pagination.StandardPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "api_access.schema.ApiAutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON bodies only: forms cannot say null, and one format keeps the docs short.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api_access.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "GIU EV API",
+    "DESCRIPTION": (
+        "Sites, chargers, sessions, fleets, forecasts and remote commands of the "
+        "GIU EV portal. Authenticate with `Authorization: Api-Key <key>` (keys are "
+        "created by staff in the admin) or a staff browser session. Every error "
+        "answer has the shape {status, code, reason[, fields]}."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Swagger UI from the pinned drf-spectacular-sidecar package: no CDN at run time.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ChargePointStatusEnum": "stations.models.ChargePointStatus",
+        "IdTokenStatusEnum": "sessions.models.IdTokenStatus",
+    },
+}
+
+# Rate limits (django-ratelimit syntax, "<count>/<s|m|h|d>"; empty turns one off).
+# 600 a minute per key is 10 requests/s sustained: enough for a script paging
+# through a month of sessions, low enough that one runaway loop cannot starve the
+# chargers' database. Per address the limit is higher because several keys and
+# staff browsers may share a NAT address.
+API_RATE_PER_KEY = _read("API_RATE_PER_KEY", env.str, "600/m")
+API_RATE_PER_ADDRESS = _read("API_RATE_PER_ADDRESS", env.str, "1200/m")
+LOGIN_RATE_PER_ADDRESS = _read("LOGIN_RATE_PER_ADDRESS", env.str, "10/m")
+# Behind a proxy set this to the header holding the client address, e.g.
+# HTTP_X_REAL_IP (the proxy must overwrite it, never pass a client's value on).
+RATELIMIT_IP_META_KEY = _read("RATELIMIT_IP_META_KEY", env.str, "REMOTE_ADDR")
+for _name in ("API_RATE_PER_KEY", "API_RATE_PER_ADDRESS", "LOGIN_RATE_PER_ADDRESS"):
+    _rate = globals()[_name]
+    if _rate and not re.fullmatch(r"\d+/\d*[smhd]", _rate):
+        raise ImproperlyConfigured(
+            f"{_name} is invalid: {_rate!r}, expected e.g. 600/m"
+        )
+
+# --- Fleet insights -------------------------------------------------------------
+# Peak hours in each site's local time, [start, end) as hours of the day. 16:00 to
+# 21:00 is the on-peak window of California's time-of-use tariffs (e.g. SCE TOU-D,
+# PG&E E-TOU-C), where the ACN sites are.
+FLEET_PEAK_HOURS = _read("FLEET_PEAK_HOURS", env.list, ["16", "21"])
+try:
+    FLEET_PEAK_START_HOUR, FLEET_PEAK_END_HOUR = (int(h) for h in FLEET_PEAK_HOURS)
+    if not 0 <= FLEET_PEAK_START_HOUR < FLEET_PEAK_END_HOUR <= 24:
+        raise ValueError("start must be before end, within 0..24")
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"FLEET_PEAK_HOURS is invalid: {FLEET_PEAK_HOURS!r} ({exc})"
+    ) from exc
 
 # A charger that offers no Sec-WebSocket-Protocol: accepted as OCPP 1.6 with a
 # warning in its frame log (real embedded stacks do this, field case FC-30), or

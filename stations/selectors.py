@@ -97,8 +97,9 @@ def charge_points_with_stats() -> QuerySet[ChargePoint]:
     from sessions.models import ChargingSession
 
     # Correlated subqueries read the (charge_point, -started_at) index once per
-    # charger; a join and GROUP BY over every session was 6x slower on the ACN
-    # data (27k sessions, 107 chargers: 150 ms against 25 ms).
+    # charger. A join and GROUP BY over every session took 153 ms on the ACN data
+    # (27k sessions, 107 chargers, PostgreSQL on a busy 2-core machine); these
+    # take 19 ms there.
     per_charger = ChargingSession.objects.filter(charge_point=OuterRef("pk")).order_by()
     return (
         ChargePoint.objects.select_related("site")

@@ -177,6 +177,36 @@ def _history_stat(values: pd.Series, groups: pd.Series, window: int | None, how:
     return result.reset_index(level=0, drop=True).reindex(values.index)
 
 
+def _token_history(
+    frame: pd.DataFrame,
+    energy: pd.Series,
+    duration: pd.Series,
+    arrival_hour: pd.Series,
+    weekday: pd.Series,
+) -> pd.DataFrame:
+    """History of each row's token, from its earlier sessions only."""
+    token = frame["token"].astype(str)
+    out = pd.DataFrame(index=frame.index)
+    out["token_sessions"] = frame.groupby(token, sort=False).cumcount().astype(float)
+    out["token_energy_last"] = energy.groupby(token, sort=False).shift(1)
+    out["token_energy_mean_5"] = _history_stat(energy, token, 5, "mean")
+    out["token_energy_median"] = _history_stat(energy, token, None, "median")
+    out["token_energy_std"] = _history_stat(energy, token, 10, "std")
+    out["token_duration_last"] = duration.groupby(token, sort=False).shift(1)
+    out["token_duration_mean_5"] = _history_stat(duration, token, 5, "mean")
+    out["token_duration_median"] = _history_stat(duration, token, None, "median")
+    out["token_arrival_hour_mean"] = _history_stat(arrival_hour, token, 10, "mean")
+    start_days = frame["started_at"].astype("int64") / 86_400e9
+    out["token_days_since_last"] = start_days - start_days.groupby(
+        token, sort=False
+    ).shift(1)
+    token_weekday = token + "|" + weekday.astype(str)
+    out["token_same_weekday_duration"] = _history_stat(
+        duration, token_weekday, 5, "mean"
+    )
+    return out
+
+
 def session_features(
     sessions: pd.DataFrame, *, time_zone: str
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -199,27 +229,17 @@ def session_features(
     out["is_weekend"] = (local.weekday >= 5).astype(float)
     out["is_holiday"] = _holiday_flags(pd.Series(local.date, index=frame.index))
 
-    has_token = frame["token"].notna()
-    token = frame["token"].where(has_token, "__none__" + frame.index.astype(str))
+    has_token = frame["token"].notna().to_numpy()
     out["token_known"] = has_token.astype(float)
-    out["token_sessions"] = (
-        frame.groupby(token, sort=False).cumcount().astype(float).where(has_token)
+    token_columns = _token_history(
+        frame[has_token],
+        energy[has_token],
+        duration[has_token],
+        arrival_hour[has_token],
+        out.loc[has_token, "weekday"],
     )
-    out["token_energy_last"] = energy.groupby(token, sort=False).shift(1)
-    out["token_energy_mean_5"] = _history_stat(energy, token, 5, "mean")
-    out["token_energy_median"] = _history_stat(energy, token, None, "median")
-    out["token_energy_std"] = _history_stat(energy, token, 10, "std")
-    out["token_duration_last"] = duration.groupby(token, sort=False).shift(1)
-    out["token_duration_mean_5"] = _history_stat(duration, token, 5, "mean")
-    out["token_duration_median"] = _history_stat(duration, token, None, "median")
-    out["token_arrival_hour_mean"] = _history_stat(arrival_hour, token, 10, "mean")
-    start_days = frame["started_at"].astype("int64") / 86_400e9
-    last_start = start_days.groupby(token, sort=False).shift(1)
-    out["token_days_since_last"] = start_days - last_start
-    token_weekday = token.astype(str) + "|" + out["weekday"].astype(str)
-    out["token_same_weekday_duration"] = _history_stat(
-        duration, token_weekday, 5, "mean"
-    )
+    for column in token_columns:
+        out[column] = token_columns[column].reindex(frame.index)
     station = frame["station"].fillna("")
     out["station_energy_mean_20"] = _history_stat(energy, station, 20, "mean")
     out["station_duration_mean_20"] = _history_stat(duration, station, 20, "mean")

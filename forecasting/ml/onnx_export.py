@@ -68,8 +68,10 @@ def quantile_model_to_onnx(model: QuantileModel) -> bytes:
 
 def onnx_session(blob: bytes) -> ort.InferenceSession:
     options = ort.SessionOptions()
-    # Two threads: the size of our workers; more only adds contention.
+    # Two threads at most (the size of our workers), and no spin-waiting: on a
+    # busy 2-core machine spinning threads made batch prediction 3x slower.
     options.intra_op_num_threads = 2
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(
         blob, sess_options=options, providers=["CPUExecutionProvider"]
     )

@@ -179,6 +179,8 @@ def test_station_list_groups_chargers_by_site(operator_client, history):
     assert rows["CA-302"][2] == "none reported"
     assert rows["CA-302"][3] == "never connected"
     assert rows["CA-302"][5] == "2"
+    assert 'href="/stations/CA-301/"' in html
+    assert 'href="/sessions/?charge_point=CA-301"' in html
 
 
 def test_station_page_shows_connectors_sessions_and_status_history(
@@ -215,10 +217,11 @@ def test_station_page_of_an_unknown_charger_is_404(operator_client, db):
 
 
 # Login session and user (2), then per page: the dashboard reads sites, the latest
-# session, recent and all-time figures (2), connector capacity, status counts (2)
+# session, recent and all-time figures (3 with the charger-to-site map),
+# connector capacity, status counts (2)
 # and per time zone utilisation and daily energy (2 zones here); the station list
 # reads sites, charge points with their counts, and connectors.
-QUERY_LIMITS = {"dashboard": 13, "station_list": 5}
+QUERY_LIMITS = {"dashboard": 14, "station_list": 5}
 
 
 @pytest.mark.parametrize("rows", [5, 50])
