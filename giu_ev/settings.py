@@ -233,10 +233,15 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # No socket_timeout here: receive() blocks on Redis for seconds.
+                # redis-py 8 times out reads after 5 s by default, the same
+                # 5 s channels_redis blocks in BZPOPMIN waiting for a message:
+                # an idle consumer then crashed with TimeoutError and dropped
+                # its charger's socket. Reads may take longer than that block.
+                # Connecting gives up fast, so /readyz reports a stopped Redis.
                 "hosts": [
                     {
                         "address": REDIS_URL,
+                        "socket_timeout": 15,
                         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
                     }
                 ],
@@ -540,8 +545,8 @@ PASSWORD_HASHERS = [
     "ocpp_bridge.hashers.ChargerPasswordHasher",
 ]
 
+# Periodic tasks (django-celery-beat loads these into its database schedule).
 CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "ocpp-offline-check": {
         "task": "ocpp_bridge.tasks.charge_points_offline_check",
         "schedule": 60.0,
