@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from sessions import selectors as session_selectors
 from stations import selectors
+from stations.alerts import alert_list_open
 from stations.models import ChargePoint, Site
 
 
@@ -60,6 +61,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "chart": chart,
             "chart_days": session_selectors.DAILY_ENERGY_DAYS,
             "utilisation_days": session_selectors.UTILISATION_DAYS,
+            "alerts": alert_list_open(),
         },
     )
 
@@ -84,5 +86,11 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
     return render(
         request,
         "stations/station_detail.html",
-        {"charge_point": charge_point, "site": charge_point.site, "detail": detail},
+        {
+            "charge_point": charge_point,
+            "site": charge_point.site,
+            "detail": detail,
+            "alerts": alert_list_open(charge_point=charge_point),
+            "alerts_title": "Open alerts of this charger",
+        },
     )
