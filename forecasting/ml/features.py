@@ -66,8 +66,8 @@ def calendar_features(hours: pd.DatetimeIndex, *, time_zone: str) -> pd.DataFram
     days = pd.Series(local.date, index=hours)
     frame = pd.DataFrame(index=hours)
     frame["hour_local"] = local.hour.astype(float)
-    frame["weekday"] = local.weekday.astype(float)
-    frame["is_weekend"] = (local.weekday >= 5).astype(float)
+    frame["weekday"] = local.day_of_week.astype(float)
+    frame["is_weekend"] = (local.day_of_week >= 5).astype(float)
     frame["is_holiday"] = _holiday_flags(days)
     frame["year_end"] = _year_end(local)
     week_ago = pd.Series((local - pd.Timedelta(days=7)).date, index=hours, dtype=object)
@@ -225,8 +225,8 @@ def session_features(
 
     out = pd.DataFrame(index=frame.index)
     out["hour_local"] = arrival_hour
-    out["weekday"] = local.weekday.astype(float)
-    out["is_weekend"] = (local.weekday >= 5).astype(float)
+    out["weekday"] = local.day_of_week.astype(float)
+    out["is_weekend"] = (local.day_of_week >= 5).astype(float)
     out["is_holiday"] = _holiday_flags(pd.Series(local.date, index=frame.index))
 
     has_token = frame["token"].notna().to_numpy()
