@@ -158,6 +158,10 @@ SESSION_FEATURES = [
     "token_arrival_hour_mean",
     "token_days_since_last",
     "token_same_weekday_duration",
+    "token_departure_hour_mean",
+    "token_habit_duration",
+    "token_energy_max_10",
+    "token_charge_rate",
     "station_energy_mean_20",
     "station_duration_mean_20",
     "site_energy_mean_200",
@@ -204,6 +208,15 @@ def _token_history(
     out["token_same_weekday_duration"] = _history_stat(
         duration, token_weekday, 5, "mean"
     )
+    # Commuters leave at a habitual hour whatever time they arrive: the hours
+    # from this arrival to that usual departure (trees cannot subtract).
+    departure_hour = arrival_hour + duration
+    out["token_departure_hour_mean"] = _history_stat(departure_hour, token, 10, "mean")
+    out["token_habit_duration"] = out["token_departure_hour_mean"] - arrival_hour
+    out["token_energy_max_10"] = _history_stat(energy, token, 10, "max")
+    # Delivered kWh per hour plugged in (stays under 15 min count as 15 min).
+    rate = energy / duration.clip(lower=0.25)
+    out["token_charge_rate"] = _history_stat(rate, token, 10, "median")
     return out
 
 
