@@ -82,3 +82,35 @@ def test_backtest_covers_the_last_two_weeks_from_data_two_days_old(caltech):
     assert 13 * 24 <= rows.count() <= 14 * 24
     assert all(r.target_hour - r.origin == pd.Timedelta(hours=48) for r in rows)
     assert [t.site.code for t in tomorrow_energy_by_site()] == ["caltech"]
+
+
+def test_a_tokens_next_day_energy_without_a_model_is_its_labelled_median(
+    charge_point,
+):
+    from datetime import UTC, datetime, timedelta
+
+    from forecasting.selectors import next_day_energy
+    from sessions.models import ChargingSession, IdToken
+
+    token = IdToken.objects.create(value="CARD-7")
+    monday = datetime(2024, 4, 1, 16, tzinfo=UTC)  # 09:00 in Los Angeles
+    # Four Mondays and Tuesdays of 6, 8, 10, 12 kWh (Tuesday 2024-04-23 last).
+    for week, kwh in enumerate((6, 8, 10, 12)):
+        for day in (0, 1):
+            start = monday + timedelta(weeks=week, days=day)
+            ChargingSession.objects.create(
+                charge_point=charge_point,
+                id_token=token,
+                started_at=start,
+                stopped_at=start + timedelta(hours=8),
+                energy_wh=kwh * 1000,
+            )
+
+    answer = next_day_energy(id_token=token)
+
+    assert answer.is_baseline and "median" in answer.label
+    assert answer.day.isoformat() == "2024-04-24"  # the Wednesday after
+    assert answer.charge_probability == 0  # never charged on a Wednesday
+    assert answer.session_energy_kwh == 9  # median of 6, 6, 8, 8, 10, 10, 12, 12
+    assert answer.energy_kwh == 0
+    assert answer.sessions_seen == 8
