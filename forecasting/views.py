@@ -45,9 +45,11 @@ def forecast_site(request: HttpRequest, code: str) -> HttpResponse:
     forecast = selectors.site_demand_forecast(site=site)
     history = selectors.forecast_history(site=site, days=14)
     versions = selectors.active_versions(site=site)
-    candidates = ModelVersion.objects.filter(
-        site=site, status=ModelStatus.CANDIDATE
-    ).order_by("-trained_at")[:4]
+    candidates = (
+        ModelVersion.objects.filter(site=site, status=ModelStatus.CANDIDATE)
+        .defer("artifact")
+        .order_by("-trained_at")[:4]
+    )
     alert = selectors.forecast_worse_alert(site=site, task=ForecastTask.SITE_ENERGY)
     return render(
         request,
