@@ -40,6 +40,9 @@ def test_commands_print_a_summary(caltech, capsys):
     out = capsys.readouterr().out
     assert "Trained 1 model(s), promoted 1" in out
     assert "caltech" in out and "96 forecast rows" in out
+    # predict_forecasts scored the finished backtest hours (2 tasks x ~3 days).
+    scored = int(out.split("backtest rows,")[1].split("hours scored")[0])
+    assert 2 * 2 * 24 < scored <= 2 * 3 * 24
     assert "Evaluated 1 site(s)" in out
 
 
