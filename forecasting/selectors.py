@@ -9,6 +9,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from forecasting.ml.features import session_features
+from forecasting.ml.frames import sessions_frame_normalise
 from forecasting.models import (
     BASELINE_LABEL,
     Forecast,
@@ -59,6 +60,8 @@ def _stored_latest(site: Site, task: str, hours: int):
     rows = list(
         Forecast.objects.filter(site=site, task=task, is_backtest=False, origin=latest)
         .select_related("model_version")
+        # The ONNX bytes (about 1 MB) are not needed to show a forecast.
+        .defer("model_version__artifact")
         .order_by("target_hour")[:hours]
     )
     return latest, rows
@@ -231,7 +234,8 @@ class VersionScore:
 def active_versions(*, site: Site) -> list[VersionScore]:
     """Active versions of the site with their rolling live error and baseline's."""
     result = []
-    for version in ModelVersion.objects.filter(site=site, status=ModelStatus.ACTIVE):
+    versions = ModelVersion.objects.filter(site=site, status=ModelStatus.ACTIVE)
+    for version in versions.defer("artifact"):
         result.append(version_rolling_score(model_version=version))
     return result
 
@@ -367,8 +371,9 @@ def _session_energy_predict(*, site, latest, day, model_version) -> float:
         "done_charging_at": pd.NaT,
         "energy_kwh": np.nan,
     }
-    frame = pd.concat([frame, pd.DataFrame([new_row])], ignore_index=True)
-    frame = frame.sort_values("started_at", kind="stable").reset_index(drop=True)
+    frame = sessions_frame_normalise(
+        pd.concat([frame, pd.DataFrame([new_row])], ignore_index=True)
+    )
     table, _ = session_features(frame, time_zone=site.time_zone)
     row = table[frame["session_id"] == "next"][model_version.features]
     return float(
