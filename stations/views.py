@@ -5,6 +5,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from forecasting.selectors import tomorrow_energy_by_site
 from sessions import selectors as session_selectors
 from stations import selectors
 from stations.alerts import alert_list_open
@@ -62,6 +63,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "chart_days": session_selectors.DAILY_ENERGY_DAYS,
             "utilisation_days": session_selectors.UTILISATION_DAYS,
             "alerts": alert_list_open(),
+            "tomorrow_rows": tomorrow_energy_by_site(),
         },
     )
 
