@@ -20,6 +20,7 @@ Run: .venv/bin/python bench/forecast_accuracy.py [--data DIR]
 """
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -226,6 +227,11 @@ def sessions_section(csv_frame: pd.DataFrame, json_frame: pd.DataFrame, goals: l
 def throughput_section(sessions: pd.DataFrame, train_mask, train_seconds: list):
     print()
     print("== Training time and prediction throughput ==")
+    load = os.getloadavg()[0]
+    print(
+        f"Machine: {os.cpu_count()} CPUs, load average {load:.1f} at start "
+        "(times scale with the load; figures are wall-clock)"
+    )
     print(
         f"Hourly demand model (3 quantile boosters): training "
         f"{np.mean(train_seconds):.2f} s mean, {np.max(train_seconds):.2f} s max "

@@ -4,10 +4,12 @@ The imported data sets carry session totals only. To measure the pages with a
 meter-sample table of production size, this script spreads ``--total`` samples
 (default one million) over the sessions in the current database: at each sample
 time an Energy.Active.Import.Register reading (Wh) and a Power.Active.Import
-reading (W), charging at the power that delivers the session's ``energy_wh``
-between its start and done-charging time (or stop), tapering over the last
-fifth as a battery does. The rows are a BENCHMARK FIXTURE, not data: each
-carries ``flags == ["bench_fixture"]`` and ``--delete`` removes exactly them.
+reading (W). The car charges at the ACN chargers' usual 6.6 kW (or slower,
+where the session's ``energy_wh`` over its stay needs less), tapering over the
+last fifth of the charge as a battery does, then sits at 0 W until it leaves;
+the charge ends at the done-charging time where the data set gives one. The
+rows are a BENCHMARK FIXTURE, not data: each carries
+``flags == ["bench_fixture"]`` and ``--delete`` removes exactly them.
 
     python bench/meter_samples_load.py [--total 1000000] [--delete]
 """
@@ -37,6 +39,8 @@ BATCH_ROWS = 5000
 # Share of the charging time spent tapering at the end (constant-current /
 # constant-voltage charging: power falls while the battery tops up).
 TAPER_SHARE = 0.2
+# Level-2 power of most ACN EVSEs (32 A at 208 V): the fastest a car charges here.
+RATED_POWER_W = 6600
 
 
 def charge_profile(energy_wh: float, hours: float, at_h: float) -> tuple[float, float]:
@@ -72,35 +76,45 @@ def sessions_to_sample():
     )
 
 
-def charging_end(session: ChargingSession):
-    end = session.done_charging_at or session.stopped_at
-    return end if end > session.started_at else session.stopped_at
+def charging_hours(session: ChargingSession) -> float:
+    """How long the car drew power: until done charging where known, else as long
+    as rated power (with the taper) needs, and never beyond the stay."""
+    stay_h = (session.stopped_at - session.started_at).total_seconds() / 3600
+    if session.done_charging_at and session.done_charging_at > session.started_at:
+        done_h = (session.done_charging_at - session.started_at).total_seconds() / 3600
+        return min(done_h, stay_h)
+    needed_h = session.energy_wh / RATED_POWER_W / (1 - TAPER_SHARE / 2)
+    return min(needed_h, stay_h)
 
 
 def load(total: int) -> int:
     sessions = list(sessions_to_sample())
-    charging_s = sum(
-        max((charging_end(s) - s.started_at).total_seconds(), 0) for s in sessions
+    stay_s = sum(
+        max((s.stopped_at - s.started_at).total_seconds(), 0) for s in sessions
     )
-    if not sessions or charging_s <= 0:
+    if not sessions or stay_s <= 0:
         print("No finished sessions with energy to sample: import a data set first.")
         return 0
-    # Two rows (energy and power) per sample time.
-    step_s = max(charging_s / (total / 2 - len(sessions)), 1)
+    # Two rows (energy and power) per sample time, over the whole stay (a meter
+    # keeps reporting after the car is full).
+    step_s = max(stay_s / (total / 2 - len(sessions)), 1)
     rng = random.Random(20190501)
 
     batch: list[MeterSample] = []
     written = 0
     for session in sessions:
-        end = charging_end(session)
-        hours = (end - session.started_at).total_seconds() / 3600
-        if hours <= 0:
+        stay_h = (session.stopped_at - session.started_at).total_seconds() / 3600
+        hours = charging_hours(session)
+        if hours <= 0 or stay_h <= 0:
             continue
         meter_wh = session.meter_start_wh or rng.randrange(100_000, 9_000_000)
         at_s = 0.0
         while True:
-            at_h = min(at_s / 3600, hours)
-            power_w, energy_wh = charge_profile(session.energy_wh, hours, at_h)
+            at_h = min(at_s / 3600, stay_h)
+            if at_h < hours:
+                power_w, energy_wh = charge_profile(session.energy_wh, hours, at_h)
+            else:
+                power_w, energy_wh = 0.0, session.energy_wh
             power_w *= 1 + rng.uniform(-0.02, 0.02) if power_w else 1
             timestamp = session.started_at + timedelta(hours=at_h)
             register = round(meter_wh + energy_wh, 1)
@@ -125,17 +139,18 @@ def load(total: int) -> int:
                         flags=FIXTURE_FLAGS,
                     )
                 )
-            if at_h >= hours:
+            if at_h >= stay_h:
                 break
             at_s += step_s
         if len(batch) >= BATCH_ROWS:
             MeterSample.objects.bulk_create(batch)
             written += len(batch)
             batch = []
-            print(f"\r{written:,} rows", end="", flush=True)
+            if written % 100_000 < BATCH_ROWS:
+                print(f"{written:,} rows", flush=True)
     MeterSample.objects.bulk_create(batch)
     written += len(batch)
-    print(f"\r{written:,} rows")
+    print(f"{written:,} rows")
     return written
 
 

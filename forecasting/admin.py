@@ -43,6 +43,9 @@ class ModelVersionAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("site").defer("artifact")
+
     @admin.display(description="status", ordering="status")
     def status_badge(self, obj):
         return (
@@ -141,6 +144,10 @@ class ForecastScoreAdmin(admin.ModelAdmin):
     list_display = ["site", "task", "day", "source", "model_version", "hours", "mae"]
     list_filter = ["site", "task", "source"]
     list_select_related = ["site", "model_version"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("model_version__artifact")
+
     readonly_fields = [f.name for f in ForecastScore._meta.fields]
 
     def has_add_permission(self, request) -> bool:

@@ -5,10 +5,11 @@ from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from forecasting.ml.features import session_features
+from forecasting.ml.frames import sessions_frame_normalise
 from forecasting.models import (
     BASELINE_LABEL,
     Forecast,
@@ -59,6 +60,8 @@ def _stored_latest(site: Site, task: str, hours: int):
     rows = list(
         Forecast.objects.filter(site=site, task=task, is_backtest=False, origin=latest)
         .select_related("model_version")
+        # The ONNX bytes (about 1 MB) are not needed to show a forecast.
+        .defer("model_version__artifact")
         .order_by("target_hour")[:hours]
     )
     return latest, rows
@@ -172,8 +175,58 @@ def tomorrow_energy(*, site: Site) -> TomorrowEnergy:
 
 
 def tomorrow_energy_by_site() -> list[TomorrowEnergy]:
-    """Tomorrow's expected energy of every site, for the dashboard."""
-    return [tomorrow_energy(site=site) for site in Site.objects.order_by("name")]
+    """Tomorrow's expected energy of every site, for the dashboard.
+
+    Read from the rows the last batch prediction stored, in three queries
+    whatever the number of sites: the dashboard must not train or run models.
+    A site without stored forecasts shows as not forecast yet.
+    """
+    sites = list(Site.objects.order_by("name"))
+    stored = Forecast.objects.filter(task=ForecastTask.SITE_ENERGY, is_backtest=False)
+    origins = dict(
+        stored.values_list("site_id")
+        .annotate(o=Max("origin"))
+        .values_list("site_id", "o")
+    )
+    latest_rows = Q(pk__in=[])
+    for site_id, origin in origins.items():
+        latest_rows |= Q(site_id=site_id, origin=origin)
+    by_site: dict[int, list[Forecast]] = {}
+    for f in (
+        stored.filter(latest_rows)
+        .select_related("model_version")
+        .defer("model_version__artifact")
+        .order_by("target_hour")
+    ):
+        by_site.setdefault(f.site_id, []).append(f)
+
+    result = []
+    for site in sites:
+        rows = by_site.get(site.pk, [])
+        if not rows:
+            result.append(
+                TomorrowEnergy(site, None, None, 0, True, BASELINE_LABEL, None)
+            )
+            continue
+        origin = rows[0].origin
+        day = (origin.astimezone(site.tz) + timedelta(days=1)).date()
+        values = [
+            f.value
+            for f in rows
+            if f.value is not None and f.target_hour.astimezone(site.tz).date() == day
+        ]
+        result.append(
+            TomorrowEnergy(
+                site=site,
+                day=day,
+                energy_kwh=float(sum(values)) if values else None,
+                hours=len(values),
+                is_baseline=rows[0].model_version is None,
+                label=rows[0].label,
+                origin=origin,
+            )
+        )
+    return result
 
 
 @dataclass
@@ -231,7 +284,8 @@ class VersionScore:
 def active_versions(*, site: Site) -> list[VersionScore]:
     """Active versions of the site with their rolling live error and baseline's."""
     result = []
-    for version in ModelVersion.objects.filter(site=site, status=ModelStatus.ACTIVE):
+    versions = ModelVersion.objects.filter(site=site, status=ModelStatus.ACTIVE)
+    for version in versions.defer("artifact"):
         result.append(version_rolling_score(model_version=version))
     return result
 
@@ -367,8 +421,9 @@ def _session_energy_predict(*, site, latest, day, model_version) -> float:
         "done_charging_at": pd.NaT,
         "energy_kwh": np.nan,
     }
-    frame = pd.concat([frame, pd.DataFrame([new_row])], ignore_index=True)
-    frame = frame.sort_values("started_at", kind="stable").reset_index(drop=True)
+    frame = sessions_frame_normalise(
+        pd.concat([frame, pd.DataFrame([new_row])], ignore_index=True)
+    )
     table, _ = session_features(frame, time_zone=site.time_zone)
     row = table[frame["session_id"] == "next"][model_version.features]
     return float(

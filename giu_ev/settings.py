@@ -105,6 +105,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_prometheus",
+    "giu_ev.apps.GiuEvConfig",
     "stations",
     "sessions.apps.ChargingConfig",
     "forecasting",
@@ -114,6 +115,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # /healthz, /readyz and /metrics, answered before the Host header check.
+    "giu_ev.health.probe_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "api_access.ratelimits.ApiAddressLimitMiddleware",
@@ -172,6 +175,11 @@ if DATABASE_URL:
             "max_size": _read("DATABASE_POOL_MAX", env.int, 20),
             "timeout": 10,
         }
+        # A database host that drops packets must fail /readyz and requests in
+        # seconds, not after the kernel's TCP timeout of about two minutes.
+        _db["OPTIONS"].setdefault(
+            "connect_timeout", _read("DATABASE_CONNECT_TIMEOUT_S", env.int, 5)
+        )
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     _db = {
@@ -187,6 +195,13 @@ else:
 _test_db_name = _read("DATABASE_TEST_NAME", env.str, "")
 if _test_db_name:
     _db["TEST"] = {"NAME": _test_db_name}
+# django-prometheus' wrappers of the same engines count connections, queries,
+# errors and query time (django_db_*). They subclass Django's backends, so the
+# psycopg pool and the SQLite options above work unchanged.
+_db["ENGINE"] = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}[_db["ENGINE"]]
 DATABASES = {"default": _db}
 
 # --- Redis: cache, channel layer, Celery -------------------------------------------
@@ -197,18 +212,39 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         "REDIS_URL is invalid: expected redis://, rediss:// or unix://"
     )
 
+# Connecting to a stopped or unreachable Redis gives up after this long, so that
+# /readyz reports it within a second and requests do not hang on the cache.
+REDIS_CONNECT_TIMEOUT_S = _read("REDIS_CONNECT_TIMEOUT_S", env.float, 0.5)
+
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's own Redis cache, counted by django-prometheus
+            # (django_cache_get_total, hits, misses, failures).
+            "BACKEND": "django_prometheus.cache.backends.redis.NativeRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+                "socket_timeout": 5,
+            },
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 times out reads after 5 s by default, the same
+                # 5 s channels_redis blocks in BZPOPMIN waiting for a message:
+                # an idle consumer then crashed with TimeoutError and dropped
+                # its charger's socket. Reads may take longer than that block.
+                # Connecting gives up fast, so /readyz reports a stopped Redis.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 15,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+                    }
+                ],
                 # A burst of remote commands or live events must wait, not be
                 # dropped: the default capacity of 100 per channel was seen to
                 # drop events when a site of 50 chargers sends MeterValues at once.
@@ -229,7 +265,23 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S}
+# The worker serves its own counters (giu_celery_*) on this port: its tasks run
+# in other processes than Daphne, so Daphne's /metrics cannot hold them. 0 = off.
+# See giu_ev/celery_metrics.py and docs/deploy.md.
+WORKER_METRICS_PORT = _read("WORKER_METRICS_PORT", env.int, 9808)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Static entries; beat copies them into django-celery-beat's tables at start.
+CELERY_BEAT_SCHEDULE = {
+    "site-silence-check": {
+        "task": "stations.tasks.site_silence_check",
+        "schedule": 60.0,
+    },
+    "retrain-overdue-check": {
+        "task": "giu_ev.tasks.retrain_overdue_check",
+        "schedule": 3600.0,
+    },
+}
 
 # --- Auth, sessions, security --------------------------------------------------------
 
@@ -245,11 +297,29 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# Production (REDIS_URL set, DEBUG off) sits behind a TLS-terminating proxy that
+# sets X-Forwarded-Proto; every SECURE_* default below is then the safe one and
+# `manage.py check --deploy` is clean. The embedded default (`make run`, plain
+# HTTP on 127.0.0.1) keeps them off. Each can be set on its own.
+_PRODUCTION = not DEBUG and bool(REDIS_URL)
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
-SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", not DEBUG and bool(REDIS_URL))
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 0)
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", _PRODUCTION)
+# Probes and Prometheus reach the pods over plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", _PRODUCTION)
+CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
+# One year, the value HSTS preload lists ask for. The preload flag alone adds
+# no domain to browser lists: the domain's owner submits it there.
+SECURE_HSTS_SECONDS = _read(
+    "SECURE_HSTS_SECONDS", env.int, 31_536_000 if _PRODUCTION else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _PRODUCTION)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", _PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
 
 # --- Time and language ---------------------------------------------------------------
 
@@ -285,20 +355,74 @@ MEDIA_ROOT = Path(_read("MEDIA_ROOT", env.str, str(VAR_DIR / "media")))
 
 # --- Logging ------------------------------------------------------------------
 
+# One configuration for Daphne, the Celery worker and beat, all to stderr:
+# LOG_FORMAT=json gives JSON lines for a log shipper (the production default),
+# text gives readable lines. Records carry the ids of the charger, session and
+# model they concern (giu_ev/log.py) and pass a filter that masks secrets.
 LOG_LEVEL = _read("LOG_LEVEL", env.str, "INFO").upper()
+LOG_FORMAT = _read("LOG_FORMAT", env.str, "json" if _PRODUCTION else "text").lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "filters": {
+        "context_ids": {"()": "giu_ev.log.ContextIdsFilter"},
+        "mask_secrets": {"()": "giu_ev.log.SecretMaskFilter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "giu_ev.log.JsonLinesFormatter"},
+        "text": {"()": "giu_ev.log.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context_ids", "mask_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },
 }
+# Celery would replace the root logger's handlers with its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Health and metrics ----------------------------------------------------------
+
+# Each /readyz check gives up after this long; they run at once, so /readyz
+# answers within about a second even when a dependency hangs (the Kubernetes
+# probes allow 2 s).
+HEALTH_CHECK_TIMEOUT_S = _read("HEALTH_CHECK_TIMEOUT_S", env.float, 0.8)
+# /metrics is for Prometheus scraping the processes directly; a request that
+# came through the public proxy (X-Forwarded-For set) gets a 404.
+METRICS_REFUSE_PROXIED = _bool("METRICS_REFUSE_PROXIED", True)
+
+# --- E-mail and alerts ----------------------------------------------------------
+# EMAIL_URL, e.g. smtp+tls://user:password@mail.example:587 (django-environ);
+# without it Django's default applies (SMTP on localhost:25).
+
+_email_url = _secret("EMAIL_URL")
+if _email_url:
+    try:
+        globals().update(env.email_url_config(_email_url))
+    except Exception as exc:  # django-environ raises several types here
+        raise ImproperlyConfigured("EMAIL_URL is invalid") from exc
+# An SMTP server that does not answer must not hold up the caller for long.
+EMAIL_TIMEOUT = _read("EMAIL_TIMEOUT_S", env.int, 10)
+DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", env.str, "giu-ev@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Alerts are mailed when opened to ALERT_EMAIL_TO (comma-separated), and to
+# every active staff user with an e-mail address when ALERT_EMAIL_STAFF is on.
+ALERT_EMAIL_TO = _read("ALERT_EMAIL_TO", env.list, [])
+ALERT_EMAIL_STAFF = _bool("ALERT_EMAIL_STAFF", False)
+ALERT_EMAIL_MIN_SEVERITY = _read("ALERT_EMAIL_MIN_SEVERITY", env.str, "warning")
+if ALERT_EMAIL_MIN_SEVERITY not in {"info", "warning", "critical"}:
+    raise ImproperlyConfigured(
+        "ALERT_EMAIL_MIN_SEVERITY must be 'info', 'warning' or 'critical'"
+    )
 
 # --- OCPP ---------------------------------------------------------------------
 
@@ -421,8 +545,8 @@ PASSWORD_HASHERS = [
     "ocpp_bridge.hashers.ChargerPasswordHasher",
 ]
 
+# Periodic tasks (django-celery-beat loads these into its database schedule).
 CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "ocpp-offline-check": {
         "task": "ocpp_bridge.tasks.charge_points_offline_check",
         "schedule": 60.0,

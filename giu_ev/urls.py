@@ -3,6 +3,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from api_access.ratelimits import login_rate_limited
+from giu_ev import health
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -12,7 +13,10 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
-    path("", include("django_prometheus.urls")),
+    # Served by giu_ev.health.probe_middleware first; named here for reverse().
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
+    path("alerts/", include("stations.alert_urls")),
     path("", include("stations.urls")),
     path("sessions/", include("sessions.urls")),
     path("forecasts/", include("forecasting.urls")),

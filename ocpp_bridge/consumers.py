@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 
 from channels.generic.websocket import (
@@ -19,6 +20,7 @@ from channels.generic.websocket import (
 )
 from django.core.cache import cache
 from django.utils import timezone
+from ocpp.v16.enums import Action
 
 from giu_ev.metrics import CALL_ERRORS, FRAMES
 from ocpp_bridge.auth import Handshake
@@ -31,9 +33,41 @@ from stations import services as stations
 logger = logging.getLogger(__name__)
 
 LIVE_GROUP = "live"
+# last_seen_at is written at most this often per socket (besides Boot and
+# Heartbeat, which always write): offline detection works in heartbeat
+# intervals (minutes), and a write per MeterValues frame would double the load.
+SEEN_WRITE_INTERVAL_S = 30
+# Metric labels come from fixed sets; anything else a charger sends is "other".
+_ACTIONS = frozenset(action.value for action in Action)
+_ERROR_CODES = frozenset(
+    {
+        "NotImplemented",
+        "NotSupported",
+        "InternalError",
+        "ProtocolError",
+        "SecurityError",
+        "FormationViolation",
+        "PropertyConstraintViolation",
+        "OccurenceConstraintViolation",
+        "TypeConstraintViolation",
+        "GenericError",
+    }
+)
+
+
+def _action_label(action: str) -> str:
+    return action if action in _ACTIONS else ("-" if not action else "other")
+
+
+def _code_label(code: str) -> str:
+    return code if code in _ERROR_CODES else "other"
+
+
 # Close code for a socket replaced by a newer connection of the same charger
 # (4000-4999 are left to applications by RFC 6455).
 CLOSE_REPLACED = 4000
+# How long a closed socket's last frames may take to be stored.
+DRAIN_ON_CLOSE_S = 10
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -67,6 +101,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
         self.charge_point_id = decision.charge_point_id
         self.group = charge_point_group(self.charge_point_id)
         self.replaced = False
+        self.closed = False
         self.frames: asyncio.Queue[str | None] = asyncio.Queue()
         self.tasks: set[asyncio.Task] = set()
         self.cp = CentralSystem16(
@@ -86,6 +121,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
         await self.accept(subprotocol=decision.subprotocol)
 
         now = timezone.now()
+        self.seen_written_at = now
         await run_db(stations.charge_point_connected)(
             charge_point_id=self.charge_point_id,
             at=now,
@@ -107,10 +143,24 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
         await self.publish({"charge_point": self.identity, "event": "connected"})
 
     async def websocket_disconnect(self, message):
+        self.closed = True
+        if not hasattr(self, "worker"):  # the connect step itself failed
+            await super().websocket_disconnect(message)
+            return
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        self.worker.cancel()
         for task in list(self.tasks):
             task.cancel()
+        # Frames that arrived just before the close (a StopTransaction sent
+        # right before a Reset) are still stored; their answers go nowhere and
+        # the charger resends them, which the services take as repeats.
+        self.frames.put_nowait(None)
+        try:
+            await asyncio.wait_for(self.worker, DRAIN_ON_CLOSE_S)
+        except TimeoutError:
+            logger.warning(
+                "Frames left unstored at disconnect",
+                extra={"charge_point": self.identity},
+            )
         owner = await cache.aget(_owner_key(self.charge_point_id))
         if not self.replaced and owner in (None, self.channel_name):
             await run_db(stations.charge_point_disconnected)(
@@ -140,7 +190,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
 
     async def ocpp_command(self, event):
         """A remote command for this charger: confirm it, then run it."""
-        if self.replaced:
+        if self.replaced or time.time() > event.get("expires_at", float("inf")):
             return
         await self.channel_layer.send(
             event["reply_channel"],
@@ -155,7 +205,10 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             action=event["action"],
             payload=event["payload"],
             unique_id=event.get("message_id") or str(uuid.uuid4()),
-            timeout_s=event["timeout_s"],
+            timeout_s=min(
+                event["timeout_s"],
+                event.get("expires_at", float("inf")) - time.time(),
+            ),
         )
         await self.channel_layer.send(
             event["reply_channel"], {"type": "ocpp.command.result", **result}
@@ -171,6 +224,8 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
     async def _drain(self) -> None:
         while True:
             text = await self.frames.get()
+            if text is None:
+                return
             try:
                 await self.frame_in(text)
             except asyncio.CancelledError:
@@ -205,10 +260,12 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             flags=flags,
             at=now,
         )
-        FRAMES.labels(direction="in", action=action or "-").inc()
-        await run_db(stations.charge_point_seen)(
-            charge_point_id=self.charge_point_id, at=now
-        )
+        FRAMES.labels(direction="in", action=_action_label(action)).inc()
+        if (now - self.seen_written_at).total_seconds() >= SEEN_WRITE_INTERVAL_S:
+            self.seen_written_at = now
+            await run_db(stations.charge_point_seen)(
+                charge_point_id=self.charge_point_id, at=now
+            )
         if flags and parsed.message_type == 2:
             await run_db(stations.charge_point_flags_add)(
                 charge_point_id=self.charge_point_id, flags=flags
@@ -224,7 +281,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             return
         if parsed.message_type == 4:
             CALL_ERRORS.labels(
-                direction="received", code=parsed.error_code_received or "-"
+                direction="received", code=_code_label(parsed.error_code_received)
             ).inc()
 
         if parsed.message_type == 2:
@@ -264,7 +321,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
                     separators=(",", ":"),
                 )
             parsed.error_code_received = code
-            CALL_ERRORS.labels(direction="sent", code=code).inc()
+            CALL_ERRORS.labels(direction="sent", code=_code_label(code)).inc()
         if parsed.message_type == 2:
             action = parsed.action
         else:
@@ -281,8 +338,9 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             payload=parsed.payload,
             error_code=parsed.error_code_received,
         )
-        FRAMES.labels(direction="out", action=action or "-").inc()
-        await self.send(text_data=text)
+        FRAMES.labels(direction="out", action=_action_label(action)).inc()
+        if not self.closed:
+            await self.send(text_data=text)
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):

@@ -21,6 +21,7 @@ class ChargingSessionFilterSet(django_filters.FilterSet):
         field_name="charge_point__site",
         queryset=Site.objects.only("id", "code", "name").order_by("name"),
         to_field_name="code",
+        label="Site",
         empty_label="All sites",
         help_text="Site code, e.g. caltech.",
     )

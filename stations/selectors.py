@@ -17,6 +17,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
+from sessions.models import ChargingSession
 from stations.models import ChargePoint, ChargePointStatus, Connector, Site, StatusEvent
 
 # How much history the station page shows; older rows are in the admin.
@@ -94,8 +95,6 @@ class SiteOverview:
 
 def charge_points_with_stats() -> QuerySet[ChargePoint]:
     """Charge points with their site, connectors, session count and last session."""
-    from sessions.models import ChargingSession
-
     # Correlated subqueries read the (charge_point, -started_at) index once per
     # charger. A join and GROUP BY over every session took 153 ms on the ACN data
     # (27k sessions, 107 chargers, PostgreSQL on a busy 2-core machine); these
@@ -142,7 +141,7 @@ def charge_point_get(*, identity: str) -> ChargePoint:
 class ChargePointDetail:
     charge_point: ChargePoint
     connectors: list[Connector]
-    recent_sessions: list
+    recent_sessions: list[ChargingSession]
     status_events: list[StatusEvent]
     session_count: int
     energy_wh: int
@@ -156,8 +155,6 @@ class ChargePointDetail:
 
 def charge_point_detail(*, charge_point: ChargePoint) -> ChargePointDetail:
     """What the station page shows: connectors, recent sessions, status history."""
-    from sessions.models import ChargingSession
-
     sessions = ChargingSession.objects.filter(charge_point=charge_point)
     totals = sessions.aggregate(
         n=Count("id"),

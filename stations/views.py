@@ -5,8 +5,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
+from forecasting.selectors import tomorrow_energy_by_site
 from sessions import selectors as session_selectors
 from stations import selectors
+from stations.alerts import alert_list_open
 from stations.models import ChargePoint, Site
 
 
@@ -17,12 +19,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     latest = session_selectors.latest_data()
     data_day = latest.day if latest else None
 
+    chargers = session_selectors.charge_point_ids_by_site()
     figures = session_selectors.session_figures_by_site(
-        sites=sites, now=now, data_day=data_day
+        sites=sites, chargers=chargers, now=now, data_day=data_day
     )
     if data_day is not None:
         utilisation = session_selectors.utilisation_by_site(
             sites=sites,
+            chargers=chargers,
             last_day=data_day,
             capacity=selectors.connector_capacity_by_site(),
         )
@@ -58,6 +62,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "chart": chart,
             "chart_days": session_selectors.DAILY_ENERGY_DAYS,
             "utilisation_days": session_selectors.UTILISATION_DAYS,
+            "alerts": alert_list_open(),
+            "tomorrow_rows": tomorrow_energy_by_site(),
         },
     )
 
@@ -82,5 +88,11 @@ def station_detail(request: HttpRequest, identity: str) -> HttpResponse:
     return render(
         request,
         "stations/station_detail.html",
-        {"charge_point": charge_point, "site": charge_point.site, "detail": detail},
+        {
+            "charge_point": charge_point,
+            "site": charge_point.site,
+            "detail": detail,
+            "alerts": alert_list_open(charge_point=charge_point),
+            "alerts_title": "Open alerts of this charger",
+        },
     )

@@ -66,8 +66,8 @@ def calendar_features(hours: pd.DatetimeIndex, *, time_zone: str) -> pd.DataFram
     days = pd.Series(local.date, index=hours)
     frame = pd.DataFrame(index=hours)
     frame["hour_local"] = local.hour.astype(float)
-    frame["weekday"] = local.weekday.astype(float)
-    frame["is_weekend"] = (local.weekday >= 5).astype(float)
+    frame["weekday"] = local.day_of_week.astype(float)
+    frame["is_weekend"] = (local.day_of_week >= 5).astype(float)
     frame["is_holiday"] = _holiday_flags(days)
     frame["year_end"] = _year_end(local)
     week_ago = pd.Series((local - pd.Timedelta(days=7)).date, index=hours, dtype=object)
@@ -158,6 +158,10 @@ SESSION_FEATURES = [
     "token_arrival_hour_mean",
     "token_days_since_last",
     "token_same_weekday_duration",
+    "token_departure_hour_mean",
+    "token_habit_duration",
+    "token_energy_max_10",
+    "token_charge_rate",
     "station_energy_mean_20",
     "station_duration_mean_20",
     "site_energy_mean_200",
@@ -204,6 +208,15 @@ def _token_history(
     out["token_same_weekday_duration"] = _history_stat(
         duration, token_weekday, 5, "mean"
     )
+    # Commuters leave at a habitual hour whatever time they arrive: the hours
+    # from this arrival to that usual departure (trees cannot subtract).
+    departure_hour = arrival_hour + duration
+    out["token_departure_hour_mean"] = _history_stat(departure_hour, token, 10, "mean")
+    out["token_habit_duration"] = out["token_departure_hour_mean"] - arrival_hour
+    out["token_energy_max_10"] = _history_stat(energy, token, 10, "max")
+    # Delivered kWh per hour plugged in (stays under 15 min count as 15 min).
+    rate = energy / duration.clip(lower=0.25)
+    out["token_charge_rate"] = _history_stat(rate, token, 10, "median")
     return out
 
 
@@ -225,8 +238,8 @@ def session_features(
 
     out = pd.DataFrame(index=frame.index)
     out["hour_local"] = arrival_hour
-    out["weekday"] = local.weekday.astype(float)
-    out["is_weekend"] = (local.weekday >= 5).astype(float)
+    out["weekday"] = local.day_of_week.astype(float)
+    out["is_weekend"] = (local.day_of_week >= 5).astype(float)
     out["is_holiday"] = _holiday_flags(pd.Series(local.date, index=frame.index))
 
     has_token = frame["token"].notna().to_numpy()

@@ -19,7 +19,7 @@ from forecasting.models import (
     ModelVersion,
 )
 from forecasting.services.history import site_series
-from forecasting.serving import model_predict
+from forecasting.serving import ArtifactCorrupt, model_predict
 from stations.models import Site
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,17 @@ def _task_forecast(
         return TaskForecast(task, origin, _baseline(table), None)
 
     X = table[active.features].to_numpy(dtype=np.float32)
-    predicted = model_predict(model_version=active, X=X)
+    try:
+        predicted = model_predict(model_version=active, X=X)
+    except ArtifactCorrupt:
+        # A damaged artifact must not take the page down: answer with the
+        # labelled baseline and say so in the log until staff roll back.
+        logger.exception(
+            "Active model %s cannot be served; answering with the baseline",
+            active,
+            extra={"model_version": active.pk, "site": site.code},
+        )
+        return TaskForecast(task, origin, _baseline(table), None)
     frame = pd.DataFrame(predicted, columns=["p10", "value", "p90"], index=table.index)
     return TaskForecast(task, origin, frame, active)
 
@@ -178,7 +188,9 @@ def forecasts_backtest(*, site: Site, days: int = BACKTEST_DAYS) -> int:
     if series is None:
         return 0
     start = max(series.index[0], end - pd.Timedelta(days=days))
-    target_hours = pd.date_range(start, end, freq="h", inclusive="left")
+    # The last hour of the series holds the latest data and may be partial.
+    last_complete = end - pd.Timedelta(hours=1)
+    target_hours = pd.date_range(start, last_complete, freq="h", inclusive="left")
     if len(target_hours) == 0:
         return 0
     known = series["missing"].reindex(target_hours).eq(False)

@@ -1,7 +1,7 @@
 """Import a file or a folder of session data sets: find files, detect, parse, write."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -33,10 +33,10 @@ SUFFIXES = {
     "trondheim": (".csv", ".csv.gz"),
     "workplace": (".csv", ".csv.gz"),
 }
-# One transaction and one round of lookups per batch. 1,000 rows keep a batch's
-# IN lists within SQLite's parameter limit and were as fast as 5,000 on the ACN
-# folder (bench/import_speed.py).
-BATCH_SIZE = 1000
+# One transaction and one round of lookups per batch. 900 keeps a batch's IN
+# lists under 999 bound parameters, the limit of SQLite builds before 3.32;
+# larger batches (5,000) were not faster on the ACN folder (bench/import_speed.py).
+BATCH_SIZE = 900
 CHARGE_POINT_IDENTITY_MAX_LENGTH = 48
 EXTERNAL_ID_MAX_LENGTH = 200
 
@@ -180,7 +180,7 @@ def _format_choose(file: Path, *, format: str, single: bool) -> str | None:
 
 
 def _items_write(
-    items,
+    items: Iterable[SessionRecord | RowError],
     writer: SessionWriter,
     source: SourceFile,
     summary: FileSummary,

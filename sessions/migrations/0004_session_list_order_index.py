@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('charging', '0002_chargingsession_import_source'),
+        ('charging', '0003_transaction_events_and_sample_dedup'),
         ('stations', '0002_alerts'),
     ]
 
