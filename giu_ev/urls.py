@@ -10,5 +10,5 @@ urlpatterns = [
     path("", include("stations.urls")),
     path("sessions/", include("sessions.urls")),
     path("forecasts/", include("forecasting.urls")),
-    path("ocpp/", include("ocpp_bridge.urls")),
+    path("", include("ocpp_bridge.urls")),
 ]

@@ -166,31 +166,34 @@ def _decide(
 ) -> Handshake:
     if not identity or len(identity) > IDENTITY_MAX_LENGTH:
         return Handshake(False, "bad_identity", identity, http_status=400)
-
-    if SUBPROTOCOL in subprotocols:
-        subprotocol = SUBPROTOCOL
-    elif subprotocols:
-        return Handshake(False, "unsupported_subprotocol", identity, http_status=400)
-    elif settings.OCPP_REQUIRE_SUBPROTOCOL:
-        return Handshake(False, "no_subprotocol", identity, http_status=400)
-    else:
-        subprotocol = None
-
-    failures = cache.get(_failure_key(remote_addr), 0)
-    if failures >= settings.OCPP_AUTH_FAILURE_LIMIT:
-        return Handshake(False, "rate_limited", identity, http_status=429)
-
-    credentials = None
-    if authorization is not None:
-        credentials = basic_credentials_parse(authorization)
-        if credentials is None:
-            return Handshake(False, "malformed_authorization", identity)
-
     charge_point = (
         ChargePoint.objects.select_related("site")
         .filter(identity__iexact=identity)
         .first()
     )
+    known_id = charge_point.pk if charge_point else None
+
+    if SUBPROTOCOL in subprotocols:
+        subprotocol = SUBPROTOCOL
+    elif subprotocols:
+        return Handshake(
+            False, "unsupported_subprotocol", identity, known_id, None, "UTC", 400
+        )
+    elif settings.OCPP_REQUIRE_SUBPROTOCOL:
+        return Handshake(False, "no_subprotocol", identity, known_id, None, "UTC", 400)
+    else:
+        subprotocol = None
+
+    failures = cache.get(_failure_key(remote_addr), 0)
+    if failures >= settings.OCPP_AUTH_FAILURE_LIMIT:
+        return Handshake(False, "rate_limited", identity, known_id, None, "UTC", 429)
+
+    credentials = None
+    if authorization is not None:
+        credentials = basic_credentials_parse(authorization)
+        if credentials is None:
+            return Handshake(False, "malformed_authorization", identity, known_id)
+
     if charge_point is None:
         if settings.OCPP_UNKNOWN_CHARGE_POINTS != "pending":
             return Handshake(False, "unknown_charge_point", identity)

@@ -87,7 +87,11 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
 
         now = timezone.now()
         await run_db(stations.charge_point_connected)(
-            charge_point_id=self.charge_point_id, at=now
+            charge_point_id=self.charge_point_id,
+            at=now,
+            warning=""
+            if decision.subprotocol
+            else "no_subprotocol: accepted as ocpp1.6 without the header",
         )
         await cache.aset(_owner_key(self.charge_point_id), self.channel_name, None)
         if decision.subprotocol is None:

@@ -6,6 +6,7 @@ cosmetic deviation loses data. A frame whose meaning can be read is accepted
 and flagged with the deviation; a CallError is for a frame that cannot be read.
 """
 
+import decimal
 import json
 import re
 from dataclasses import dataclass, field
@@ -151,6 +152,15 @@ def frame_parse(text: str) -> ParsedFrame:
     )
 
 
+# Schemas with decimal 'multipleOf' limits: the package reads these (schema and
+# payload alike) with Decimal so that 21.4 is not 21.399999999999995.
+_DECIMAL_SCHEMAS = frozenset(
+    {
+        (2, "SetChargingProfile"),
+        (2, "RemoteStartTransaction"),
+        (3, "GetCompositeSchedule"),
+    }
+)
 _INDEX = re.compile(r"\.\d+(?=\.|$)")
 
 
@@ -161,8 +171,14 @@ def schema_deviations(action: str, payload: Any, message_type: int = 2) -> list[
     the schemas say ``date-time`` (RFC 3339) but OCPP 1.6 §3.15 allows any ISO
     8601 time, which chargers use (FC-01, FC-02).
     """
+    parse_float = float
+    if (message_type, action) in _DECIMAL_SCHEMAS:
+        parse_float = decimal.Decimal
+        payload = json.loads(json.dumps(payload), parse_float=decimal.Decimal)
     try:
-        validator = get_validator(message_type, action, OCPP_VERSION)
+        validator = get_validator(
+            message_type, action, OCPP_VERSION, parse_float=parse_float
+        )
     except (OSError, ValueError):
         return []
     found = set()

@@ -541,7 +541,12 @@ def _without_stored(
     session: ChargingSession | None,
     rows: list[MeterSample],
 ) -> list[MeterSample]:
-    """Drop readings already stored (a resent message) and repeats in one batch."""
+    """Drop readings already stored (a resent message) and repeats in one batch.
+
+    A second reading with the same key but another value is not stored as a
+    row (the key is unique per session); the first one is flagged
+    ``conflicting_copy`` and the frame log keeps both.
+    """
     if not rows:
         return rows
     stamps = {row.timestamp for row in rows}
@@ -549,13 +554,15 @@ def _without_stored(
         charge_point=charge_point, session=session, timestamp__in=stamps
     )
     known = {_key(row) for row in stored}
-    fresh = []
+    fresh: dict[tuple, MeterSample] = {}
     for row in rows:
         key = _key(row)
-        if key not in known:
-            known.add(key)
-            fresh.append(row)
-    return fresh
+        if key in fresh:
+            if fresh[key].raw_value != row.raw_value:
+                fresh[key].flags = _merge(fresh[key].flags, ["conflicting_copy"])
+        elif key not in known:
+            fresh[key] = row
+    return list(fresh.values())
 
 
 def _is_register(row: MeterSample) -> bool:

@@ -106,9 +106,12 @@ def charge_point_connect_error_record(*, charge_point_id: int, reason: str) -> N
 # --- Liveness -----------------------------------------------------------------
 
 
-def charge_point_connected(*, charge_point_id: int, at: datetime) -> None:
+def charge_point_connected(
+    *, charge_point_id: int, at: datetime, warning: str = ""
+) -> None:
+    """The charger's socket is open; ``warning`` notes how it connected oddly."""
     ChargePoint.objects.filter(pk=charge_point_id).update(
-        is_connected=True, last_seen_at=at, last_connect_error=""
+        is_connected=True, last_seen_at=at, last_connect_error=warning[:255]
     )
 
 

@@ -126,8 +126,34 @@ def connect():
 def _close_db_pools():
     """The bridge's pool threads keep pooled connections; free them per test."""
     yield
+    from asgiref.sync import SyncToAsync
     from django.db import connections
 
+    # The thread that runs the tests' own sync_to_async calls keeps its
+    # connection between tests; close it before the database is flushed.
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
     for connection in connections.all(initialized_only=True):
         if hasattr(connection, "close_pool"):
             connection.close_pool()
+
+
+@pytest.fixture
+def charger_cp(tdb, site_utc):
+    """A registered charger CP-1 with the test password."""
+    from stations.models import ChargePoint
+    from stations.services import charge_point_password_set
+
+    charge_point = ChargePoint.objects.create(identity="CP-1", site=site_utc)
+    charge_point_password_set(charge_point=charge_point, password=PASSWORD)
+    return charge_point
+
+
+async def answer_next(charger: Charger, payload: dict | None = None, *, error=None):
+    """Receive the portal's next CALL and answer it (a CallResult or CallError)."""
+    call = json.loads(await charger.receive_from(timeout=5))
+    assert call[0] == 2, call
+    if error:
+        await charger.send_to(text_data=json.dumps([4, call[1], error, "no", {}]))
+    else:
+        await charger.send_to(text_data=json.dumps([3, call[1], payload or {}]))
+    return call
