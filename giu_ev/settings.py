@@ -193,6 +193,10 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         "REDIS_URL is invalid: expected redis://, rediss:// or unix://"
     )
 
+# Redis connections one process may open for the channel layer; Redis accepts
+# 10,000 clients by default, so four busy processes fit.
+CHANNEL_LAYER_MAX_CONNECTIONS = _read("CHANNEL_LAYER_MAX_CONNECTIONS", env.int, 2000)
+
 if REDIS_URL:
     CACHES = {
         "default": {
@@ -204,7 +208,22 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                "hosts": [REDIS_URL],
+                # redis-py 8 reads with a 5 s socket timeout by default, the
+                # same 5 s channels_redis blocks in BZPOPMIN waiting for a
+                # message: idle consumers then die with "Timeout reading from"
+                # and drop their socket (django/channels_redis#422, seen here
+                # under the e2e load test). 30 s outlasts the blocking read and
+                # still notices a Redis that went away. redis-py 8 also caps a
+                # pool at 100 connections and raises at once past that: 300
+                # chargers connecting together (each holding one connection
+                # per group operation in flight) lost 20 sockets that way.
+                "hosts": [
+                    {
+                        "address": REDIS_URL,
+                        "socket_timeout": 30,
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
+                    }
+                ],
                 # A burst of remote commands or live events must wait, not be
                 # dropped: the default capacity of 100 per channel was seen to
                 # drop events when a site of 50 chargers sends MeterValues at once.

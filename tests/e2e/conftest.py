@@ -86,7 +86,6 @@ class DaphneServer:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
             log.close()
             if self._wait_ready():
