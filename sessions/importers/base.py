@@ -9,6 +9,7 @@ the database, so they can be tested and timed on their own.
 import csv
 import gzip
 import io
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -150,8 +151,8 @@ class FileSummary:
             (self.vehicles_created, "vehicles"),
             (self.tokens_created, "tokens"),
         ]
-        new = ", ".join(f"{count} {name}" for count, name in assets if count)
-        return f"{text}; new {new}" if new else text
+        new = ", ".join(f"{name} {count}" for count, name in assets if count)
+        return f"{text}; new: {new}" if new else text
 
 
 # --- Reading files -------------------------------------------------------------
@@ -164,7 +165,7 @@ def text_read(path: Path, *, encoding: str = "utf-8-sig") -> str:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
         return raw.decode(encoding)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+    except (OSError, EOFError, zlib.error) as exc:
         raise FileUnreadable(f"cannot read the file: {exc}") from exc
     except UnicodeDecodeError as exc:
         raise FileUnreadable(f"not {encoding} text: {exc}") from exc
@@ -172,14 +173,17 @@ def text_read(path: Path, *, encoding: str = "utf-8-sig") -> str:
 
 def head_read(path: Path, size: int = 4096) -> str:
     """The first characters of a file (gunzipped), for format detection."""
-    with path.open("rb") as fh:
-        start = fh.read(2)
-        fh.seek(0)
-        if start == b"\x1f\x8b":
-            with gzip.GzipFile(fileobj=fh) as gz:
-                raw = gz.read(size)
-        else:
-            raw = fh.read(size)
+    try:
+        with path.open("rb") as fh:
+            start = fh.read(2)
+            fh.seek(0)
+            if start == b"\x1f\x8b":
+                with gzip.GzipFile(fileobj=fh) as gz:
+                    raw = gz.read(size)
+            else:
+                raw = fh.read(size)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FileUnreadable(f"cannot read the file: {exc}") from exc
     return raw.decode("utf-8", errors="replace").lstrip("\ufeff")
 
 

@@ -1,7 +1,7 @@
 """Import a file or a folder of session data sets: find files, detect, parse, write."""
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 from django.db import DatabaseError
 from tqdm import tqdm
 
-from sessions.importers import acn_csv
+from sessions.importers import acn_csv, acn_json, trondheim, workplace
 from sessions.importers.base import (
     FileSummary,
     FileUnreadable,
@@ -23,7 +23,9 @@ from sessions.importers.writer import SessionWriter, SourceFile
 
 logger = logging.getLogger(__name__)
 
-PARSERS: dict[str, ModuleType] = {module.FORMAT: module for module in (acn_csv,)}
+PARSERS: dict[str, ModuleType] = {
+    module.FORMAT: module for module in (acn_csv, acn_json, trondheim, workplace)
+}
 FORMATS = ("auto", *PARSERS)
 SUFFIXES = {
     "acn-csv": (".csv", ".csv.gz"),
@@ -31,10 +33,10 @@ SUFFIXES = {
     "trondheim": (".csv", ".csv.gz"),
     "workplace": (".csv", ".csv.gz"),
 }
-# One transaction and one round of lookups per batch. 1,000 rows keep a batch's
-# IN lists within SQLite's parameter limit and were as fast as 5,000 on the ACN
-# folder (bench/import_speed.py).
-BATCH_SIZE = 1000
+# One transaction and one round of lookups per batch. 900 keeps a batch's IN
+# lists under 999 bound parameters, the limit of SQLite builds before 3.32;
+# larger batches (5,000) were not faster on the ACN folder (bench/import_speed.py).
+BATCH_SIZE = 900
 CHARGE_POINT_IDENTITY_MAX_LENGTH = 48
 EXTERNAL_ID_MAX_LENGTH = 200
 
@@ -122,8 +124,8 @@ def _file_import(
     summary = FileSummary(label=str(file))
     try:
         name = _format_choose(file, format=format, single=single)
-    except OSError as exc:
-        summary.failure = f"cannot read the file: {exc}"
+    except FileUnreadable as exc:
+        summary.failure = str(exc)
         return summary
     if name is None:
         if single:
@@ -158,13 +160,14 @@ def _file_import(
         summary.failure = f"the database refused a batch: {exc}"
         logger.exception("Import of %s stopped", file, extra={"import_file": str(file)})
 
-    logger.info(
-        "Imported %s (%s): %s",
-        file,
-        name,
-        summary.line(),
-        extra={"import_file": str(file), "import_format": name},
-    )
+    extra = {"import_file": str(file), "import_format": name}
+    if summary.failure:
+        logger.warning("Import of %s failed: %s", file, summary.failure, extra=extra)
+    elif summary.rejected:
+        logger.warning(
+            "Import of %s skipped %s bad rows", file, summary.rejected, extra=extra
+        )
+    logger.debug("Imported %s (%s): %s", file, name, summary.line(), extra=extra)
     return summary
 
 
@@ -177,7 +180,7 @@ def _format_choose(file: Path, *, format: str, single: bool) -> str | None:
 
 
 def _items_write(
-    items,
+    items: Iterable[SessionRecord | RowError],
     writer: SessionWriter,
     source: SourceFile,
     summary: FileSummary,

@@ -28,6 +28,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--timezone",
             dest="time_zone",
+            metavar="ZONE",
             default=None,
             help="IANA zone of files whose times carry none (Trondheim default "
             "Europe/Oslo, workplace default UTC). ACN times carry offsets.",
@@ -62,7 +63,9 @@ class Command(BaseCommand):
             path=path,
             format=format,
             time_zone=zone,
-            progress=None if no_progress else sys.stderr,
+            # The stream itself, not self.stderr: OutputWrapper would end each
+            # of tqdm's carriage-return redraws with a newline.
+            progress=None if no_progress else options.get("stderr") or sys.stderr,
             on_file_done=self._file_report,
         )
 
