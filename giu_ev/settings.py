@@ -208,19 +208,18 @@ if REDIS_URL:
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
-                # redis-py 8 reads with a 5 s socket timeout by default, the
-                # same 5 s channels_redis blocks in BZPOPMIN waiting for a
-                # message: idle consumers then die with "Timeout reading from"
-                # and drop their socket (django/channels_redis#422, seen here
-                # under the e2e load test). 30 s outlasts the blocking read and
-                # still notices a Redis that went away. redis-py 8 also caps a
-                # pool at 100 connections and raises at once past that: 300
-                # chargers connecting together (each holding one connection
-                # per group operation in flight) lost 20 sockets that way.
+                # redis-py 8 times out reads after 5 s by default, the same
+                # 5 s channels_redis blocks in BZPOPMIN waiting for a message:
+                # an idle consumer then crashed with TimeoutError and dropped
+                # its charger's socket. Reads may take longer than that block.
+                # redis-py 8 also caps a pool at 100 connections and raises at
+                # once past that: 300 chargers connecting together (each
+                # holding a connection per group operation in flight) lost 20
+                # sockets that way in the e2e load test.
                 "hosts": [
                     {
                         "address": REDIS_URL,
-                        "socket_timeout": 30,
+                        "socket_timeout": 15,
                         "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
                     }
                 ],
@@ -360,8 +359,8 @@ PASSWORD_HASHERS = [
     "ocpp_bridge.hashers.ChargerPasswordHasher",
 ]
 
+# Periodic tasks (django-celery-beat loads these into its database schedule).
 CELERY_BEAT_SCHEDULE = {
-    **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "ocpp-offline-check": {
         "task": "ocpp_bridge.tasks.charge_points_offline_check",
         "schedule": 60.0,

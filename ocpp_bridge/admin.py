@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
+from ocpp.v16.enums import Action
 
 from ocpp_bridge.commands import command_send
 from ocpp_bridge.models import ConnectionAttempt, Frame, RemoteCommand
@@ -22,6 +23,43 @@ from sessions.services import meter_samples_renormalise
 from stations.admin import ChargePointAdmin
 from stations.models import ChargePoint
 from stations.services import charge_point_password_set
+
+
+class _FixedChoicesFilter(admin.SimpleListFilter):
+    """A filter with a fixed menu: no DISTINCT scan over a large frame table."""
+
+    values: tuple[str, ...] = ()
+
+    def lookups(self, request, model_admin):
+        return [(value, value) for value in self.values]
+
+    def queryset(self, request, queryset):
+        if self.value():
+            return queryset.filter(**{self.parameter_name: self.value()})
+        return queryset
+
+
+class FrameActionFilter(_FixedChoicesFilter):
+    title = "action"
+    parameter_name = "action"
+    values = tuple(sorted(action.value for action in Action))
+
+
+class FrameErrorFilter(_FixedChoicesFilter):
+    title = "CallError"
+    parameter_name = "error_code"
+    values = (
+        "FormationViolation",
+        "GenericError",
+        "InternalError",
+        "NotImplemented",
+        "NotSupported",
+        "OccurenceConstraintViolation",
+        "PropertyConstraintViolation",
+        "ProtocolError",
+        "SecurityError",
+        "TypeConstraintViolation",
+    )
 
 
 @admin.register(Frame)
@@ -36,7 +74,7 @@ class FrameAdmin(admin.ModelAdmin):
         "error_code",
         "flags",
     )
-    list_filter = ("direction", "message_type", "action", "error_code")
+    list_filter = ("direction", "message_type", FrameActionFilter, FrameErrorFilter)
     search_fields = ("=identity", "=message_id")
     list_select_related = ("charge_point",)
     date_hierarchy = "created_at"

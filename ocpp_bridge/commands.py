@@ -300,7 +300,12 @@ def command_send(
     requested_by=None,
     timeout_s: float | None = None,
 ) -> CommandResult:
-    """Synchronous twin of :func:`command_send_async` (views, admin, API)."""
+    """Synchronous twin of :func:`command_send_async` (views, admin, API).
+
+    Under the ASGI server a sync view runs in a thread of its own request
+    context, and ``async_to_sync`` runs the command on the server's event loop,
+    where the charger sockets and the in-memory channel layer live.
+    """
     return async_to_sync(command_send_async)(
         charge_point=charge_point,
         action=action,

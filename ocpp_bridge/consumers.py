@@ -19,6 +19,7 @@ from channels.generic.websocket import (
 )
 from django.core.cache import cache
 from django.utils import timezone
+from ocpp.v16.enums import Action
 
 from giu_ev.metrics import CALL_ERRORS, FRAMES
 from ocpp_bridge.auth import Handshake
@@ -31,6 +32,36 @@ from stations import services as stations
 logger = logging.getLogger(__name__)
 
 LIVE_GROUP = "live"
+# last_seen_at is written at most this often per socket (besides Boot and
+# Heartbeat, which always write): offline detection works in heartbeat
+# intervals (minutes), and a write per MeterValues frame would double the load.
+SEEN_WRITE_INTERVAL_S = 30
+# Metric labels come from fixed sets; anything else a charger sends is "other".
+_ACTIONS = frozenset(action.value for action in Action)
+_ERROR_CODES = frozenset(
+    {
+        "NotImplemented",
+        "NotSupported",
+        "InternalError",
+        "ProtocolError",
+        "SecurityError",
+        "FormationViolation",
+        "PropertyConstraintViolation",
+        "OccurenceConstraintViolation",
+        "TypeConstraintViolation",
+        "GenericError",
+    }
+)
+
+
+def _action_label(action: str) -> str:
+    return action if action in _ACTIONS else ("-" if not action else "other")
+
+
+def _code_label(code: str) -> str:
+    return code if code in _ERROR_CODES else "other"
+
+
 # Close code for a socket replaced by a newer connection of the same charger
 # (4000-4999 are left to applications by RFC 6455).
 CLOSE_REPLACED = 4000
@@ -86,6 +117,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
         await self.accept(subprotocol=decision.subprotocol)
 
         now = timezone.now()
+        self.seen_written_at = now
         await run_db(stations.charge_point_connected)(
             charge_point_id=self.charge_point_id,
             at=now,
@@ -205,10 +237,12 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             flags=flags,
             at=now,
         )
-        FRAMES.labels(direction="in", action=action or "-").inc()
-        await run_db(stations.charge_point_seen)(
-            charge_point_id=self.charge_point_id, at=now
-        )
+        FRAMES.labels(direction="in", action=_action_label(action)).inc()
+        if (now - self.seen_written_at).total_seconds() >= SEEN_WRITE_INTERVAL_S:
+            self.seen_written_at = now
+            await run_db(stations.charge_point_seen)(
+                charge_point_id=self.charge_point_id, at=now
+            )
         if flags and parsed.message_type == 2:
             await run_db(stations.charge_point_flags_add)(
                 charge_point_id=self.charge_point_id, flags=flags
@@ -224,7 +258,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             return
         if parsed.message_type == 4:
             CALL_ERRORS.labels(
-                direction="received", code=parsed.error_code_received or "-"
+                direction="received", code=_code_label(parsed.error_code_received)
             ).inc()
 
         if parsed.message_type == 2:
@@ -264,7 +298,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
                     separators=(",", ":"),
                 )
             parsed.error_code_received = code
-            CALL_ERRORS.labels(direction="sent", code=code).inc()
+            CALL_ERRORS.labels(direction="sent", code=_code_label(code)).inc()
         if parsed.message_type == 2:
             action = parsed.action
         else:
@@ -281,7 +315,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             payload=parsed.payload,
             error_code=parsed.error_code_received,
         )
-        FRAMES.labels(direction="out", action=action or "-").inc()
+        FRAMES.labels(direction="out", action=_action_label(action)).inc()
         await self.send(text_data=text)
 
 

@@ -377,3 +377,46 @@ async def test_meter_values_in_odd_units_are_kept_raw_and_normalised(
     assert rows["230"][:2] == (230.0, "V") and "value_not_string" in rows["230"][2]
     assert rows["12"][:2] == (12.0, "furlongs") and "unit_unknown" in rows["12"][2]
     assert rows["abc"][0] is None and "value_unreadable" in rows["abc"][2]
+
+
+async def test_a_slow_write_for_one_charger_does_not_hold_up_another(
+    make_charger, connect, monkeypatch
+):
+    import asyncio
+    import json
+    import time
+
+    from stations import services
+
+    await db(make_charger)("SLOW-1")
+    await db(make_charger)("FAST-1")
+    real_boot = services.charge_point_boot
+
+    def slow_boot(**kwargs):
+        time.sleep(1.5)  # a database under load
+        return real_boot(**kwargs)
+
+    monkeypatch.setattr(services, "charge_point_boot", slow_boot)
+    slow = await connect("SLOW-1")
+    fast = await connect("FAST-1")
+
+    await slow.send_to(
+        text_data=json.dumps(
+            [
+                2,
+                "b1",
+                "BootNotification",
+                {"chargePointVendor": "V", "chargePointModel": "M"},
+            ]
+        )
+    )
+    await asyncio.sleep(0.1)
+    started = time.monotonic()
+    beat = await fast.call("Heartbeat", {})
+    fast_s = time.monotonic() - started
+    boot = json.loads(await slow.receive_from(timeout=5))
+    await slow.disconnect()
+    await fast.disconnect()
+
+    assert beat[0] == 3 and boot[0] == 3
+    assert fast_s < 1.0, f"the fast charger waited {fast_s:.2f} s"

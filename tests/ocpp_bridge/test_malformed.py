@@ -90,3 +90,26 @@ async def test_schema_deviations_of_readable_frames_are_flagged_not_refused(
         message_id="12345678901234567890", direction="in"
     )
     assert frame.flags == ["schema:additionalProperties:-"]
+
+
+async def test_a_failing_handler_answers_internal_error_and_keeps_the_frame(
+    charger_cp, connect, monkeypatch
+):
+    from stations import services
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "charge_point_heartbeat", broken)
+    charger = await connect()
+
+    reply = await charger.call("Heartbeat", {})
+    status = await charger.call(
+        "StatusNotification",
+        {"connectorId": 1, "errorCode": "NoError", "status": "Available"},
+    )
+    await charger.disconnect()
+
+    assert reply[0] == 4 and reply[2] == "InternalError"
+    assert status[0] == 3
+    assert await db(Frame.objects.filter(action="Heartbeat", direction="in").exists)()

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('charging', '0001_initial'),
+        ('charging', '0002_chargingsession_import_source'),
         ('stations', '0003_charge_point_boot_details_and_flags'),
     ]
 
