@@ -12,13 +12,15 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.utils import timezone
 
 from giu_ev.metrics import COMMAND_LATENCY, COMMANDS
-from ocpp_bridge.consumers import charge_point_group
+from ocpp_bridge.consumers import SEEN_WRITE_INTERVAL_S, charge_point_group
 from ocpp_bridge.models import CommandOutcome
 from ocpp_bridge.parsing import schema_deviations
 from ocpp_bridge.services import command_create, command_finish
@@ -257,27 +259,46 @@ async def command_send_async(
             "message_id": message_id,
             "reply_channel": reply_channel,
             "timeout_s": timeout_s,
+            # Wall-clock deadline: a command delivered after its caller gave up
+            # is dropped, never sent to the charger late.
+            "expires_at": time.time() + timeout_s,
         },
     )
+    acked = False
+    answer = None
     try:
         await asyncio.wait_for(
             layer.receive(reply_channel), settings.OCPP_COMMAND_ACK_TIMEOUT_S
         )
+        acked = True
     except TimeoutError:
-        # Marked connected, but no process holds its socket (a server died
-        # without closing it): correct the state and say so now.
-        await run_db(charge_point_disconnected)(charge_point_id=charge_point.pk)
-        result = CommandResult(outcome=CommandOutcome.NOT_CONNECTED)
-        return await _finish(
-            charge_point, action, payload, command.pk, result, None, ""
-        )
+        if not await run_db(_recently_seen)(charge_point_id=charge_point.pk):
+            # Marked connected, silent, and no process holds its socket (a
+            # server died without closing it): correct the state, say so now.
+            await run_db(charge_point_disconnected)(charge_point_id=charge_point.pk)
+            result = CommandResult(outcome=CommandOutcome.NOT_CONNECTED)
+            return await _finish(
+                charge_point, action, payload, command.pk, result, None, ""
+            )
+        # Heard from recently: the process holding it is busy (a burst of
+        # commands); its confirmation and the answer may still come in time.
 
-    try:
-        answer = await asyncio.wait_for(
-            layer.receive(reply_channel), timeout_s + RESULT_MARGIN_S
-        )
-    except TimeoutError:
-        answer = {"outcome": CommandOutcome.TIMEOUT}
+    deadline = started + timeout_s + RESULT_MARGIN_S
+    while answer is None:
+        left = deadline - time.monotonic()
+        try:
+            message = await asyncio.wait_for(layer.receive(reply_channel), max(left, 0))
+        except TimeoutError:
+            answer = {
+                "outcome": CommandOutcome.TIMEOUT
+                if acked
+                else CommandOutcome.NOT_CONNECTED
+            }
+            break
+        if message["type"] == "ocpp.command.ack":
+            acked = True
+        else:
+            answer = message
     latency_s = time.monotonic() - started
 
     result = CommandResult(
@@ -326,6 +347,16 @@ def _payload_problem(action: str, payload) -> str:
 
 def _is_connected(*, charge_point_id: int) -> bool:
     return ChargePoint.objects.filter(pk=charge_point_id, is_connected=True).exists()
+
+
+def _recently_seen(*, charge_point_id: int) -> bool:
+    """Heard from within a heartbeat interval and a half (plus write slack)."""
+    window = timedelta(
+        seconds=settings.OCPP_HEARTBEAT_INTERVAL_S * 1.5 + SEEN_WRITE_INTERVAL_S
+    )
+    return ChargePoint.objects.filter(
+        pk=charge_point_id, last_seen_at__gte=timezone.now() - window
+    ).exists()
 
 
 async def _finish(

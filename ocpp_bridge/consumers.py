@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 
 from channels.generic.websocket import (
@@ -65,6 +66,8 @@ def _code_label(code: str) -> str:
 # Close code for a socket replaced by a newer connection of the same charger
 # (4000-4999 are left to applications by RFC 6455).
 CLOSE_REPLACED = 4000
+# How long a closed socket's last frames may take to be stored.
+DRAIN_ON_CLOSE_S = 10
 PROCESS = f"{socket.gethostname()}:{os.getpid()}"
 
 
@@ -98,6 +101,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
         self.charge_point_id = decision.charge_point_id
         self.group = charge_point_group(self.charge_point_id)
         self.replaced = False
+        self.closed = False
         self.frames: asyncio.Queue[str | None] = asyncio.Queue()
         self.tasks: set[asyncio.Task] = set()
         self.cp = CentralSystem16(
@@ -139,10 +143,24 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
         await self.publish({"charge_point": self.identity, "event": "connected"})
 
     async def websocket_disconnect(self, message):
+        self.closed = True
+        if not hasattr(self, "worker"):  # the connect step itself failed
+            await super().websocket_disconnect(message)
+            return
         await self.channel_layer.group_discard(self.group, self.channel_name)
-        self.worker.cancel()
         for task in list(self.tasks):
             task.cancel()
+        # Frames that arrived just before the close (a StopTransaction sent
+        # right before a Reset) are still stored; their answers go nowhere and
+        # the charger resends them, which the services take as repeats.
+        self.frames.put_nowait(None)
+        try:
+            await asyncio.wait_for(self.worker, DRAIN_ON_CLOSE_S)
+        except TimeoutError:
+            logger.warning(
+                "Frames left unstored at disconnect",
+                extra={"charge_point": self.identity},
+            )
         owner = await cache.aget(_owner_key(self.charge_point_id))
         if not self.replaced and owner in (None, self.channel_name):
             await run_db(stations.charge_point_disconnected)(
@@ -172,7 +190,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
 
     async def ocpp_command(self, event):
         """A remote command for this charger: confirm it, then run it."""
-        if self.replaced:
+        if self.replaced or time.time() > event.get("expires_at", float("inf")):
             return
         await self.channel_layer.send(
             event["reply_channel"],
@@ -187,7 +205,10 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             action=event["action"],
             payload=event["payload"],
             unique_id=event.get("message_id") or str(uuid.uuid4()),
-            timeout_s=event["timeout_s"],
+            timeout_s=min(
+                event["timeout_s"],
+                event.get("expires_at", float("inf")) - time.time(),
+            ),
         )
         await self.channel_layer.send(
             event["reply_channel"], {"type": "ocpp.command.result", **result}
@@ -203,6 +224,8 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
     async def _drain(self) -> None:
         while True:
             text = await self.frames.get()
+            if text is None:
+                return
             try:
                 await self.frame_in(text)
             except asyncio.CancelledError:
@@ -316,7 +339,8 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             error_code=parsed.error_code_received,
         )
         FRAMES.labels(direction="out", action=_action_label(action)).inc()
-        await self.send(text_data=text)
+        if not self.closed:
+            await self.send(text_data=text)
 
 
 class LiveConsumer(AsyncJsonWebsocketConsumer):

@@ -250,3 +250,51 @@ def test_an_invalid_payload_is_refused_before_sending(charger_cp, action, payloa
 
     assert result.outcome == "invalid" and result.error_description
     assert RemoteCommand.objects.get().outcome == "invalid"
+
+
+async def test_a_slow_confirmation_from_a_live_charger_is_waited_for(
+    charger_cp, settings
+):
+    from django.utils import timezone
+
+    settings.OCPP_COMMAND_ACK_TIMEOUT_S = 0.2
+    await db(ChargePoint.objects.filter(pk=charger_cp.pk).update)(
+        is_connected=True, last_seen_at=timezone.now()
+    )
+
+    result = await command_send_async(
+        charge_point=charger_cp, action="ClearCache", payload={}, timeout_s=0.5
+    )
+
+    # Nobody took it in the whole timeout: not connected, but a charger heard
+    # from a moment ago is not marked offline on a guess.
+    assert result.outcome == "not_connected"
+    assert (await db(ChargePoint.objects.get)(pk=charger_cp.pk)).is_connected
+
+
+async def test_a_command_delivered_after_its_deadline_is_dropped(charger_cp, connect):
+    import time as clock
+
+    from channels.layers import get_channel_layer
+
+    from ocpp_bridge.consumers import charge_point_group
+
+    charger = await connect()
+    layer = get_channel_layer()
+    reply = await layer.new_channel()
+
+    await layer.group_send(
+        charge_point_group(charger_cp.pk),
+        {
+            "type": "ocpp.command",
+            "action": "Reset",
+            "payload": {"type": "Hard"},
+            "message_id": "late-1",
+            "reply_channel": reply,
+            "timeout_s": 30,
+            "expires_at": clock.time() - 1,
+        },
+    )
+
+    assert await charger.receive_nothing(timeout=0.5)
+    await charger.disconnect()

@@ -420,3 +420,39 @@ async def test_a_slow_write_for_one_charger_does_not_hold_up_another(
 
     assert beat[0] == 3 and boot[0] == 3
     assert fast_s < 1.0, f"the fast charger waited {fast_s:.2f} s"
+
+
+async def test_a_stop_sent_right_before_the_socket_closes_is_still_stored(
+    charger_cp, connect
+):
+    import json
+
+    charger = await connect()
+    start = await charger.call(
+        "StartTransaction",
+        {
+            "connectorId": 1,
+            "idTag": "A",
+            "meterStart": 0,
+            "timestamp": "2025-01-01T10:00:00Z",
+        },
+    )
+
+    await charger.send_to(
+        text_data=json.dumps(
+            [
+                2,
+                "last",
+                "StopTransaction",
+                {
+                    "transactionId": start[2]["transactionId"],
+                    "meterStop": 700,
+                    "timestamp": "2025-01-01T10:30:00Z",
+                },
+            ]
+        )
+    )
+    await charger.disconnect()
+
+    session = await db(ChargingSession.objects.get)(pk=start[2]["transactionId"])
+    assert session.meter_stop_wh == 700 and session.energy_wh == 700
