@@ -390,8 +390,9 @@ def print_result(r: dict) -> None:
     if "meter_samples" in r:
         print(
             f"  persisted             {r['metervalues_frames']} MeterValues frames "
-            f"in the frame log, {r['meter_samples']} meter samples "
-            f"(2 per frame sent: {2 * r['answered']} expected)"
+            f"in the frame log (in and out), {r['meter_samples']} meter samples "
+            f"(2 per frame: {2 * r['sent']} for all sent, "
+            f"{2 * r['answered']} for those answered in time)"
         )
 
 

@@ -342,16 +342,6 @@ BURST = int(os.environ.get("E2E_BURST", "150"))  # > channels_redis' default 100
 BURST_BOUND_S = 180
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "ocpp_bridge.commands: under a burst the holder's confirmation can take "
-        "longer than OCPP_COMMAND_ACK_TIMEOUT_S (3 s); the command is then "
-        "reported not_connected and the charger marked disconnected although "
-        "its socket is open (79 of 150 on a loaded 2-core machine). Reported to "
-        "the lead; see docs/ocpp-testing.md."
-    ),
-)
 async def test_a_burst_of_commands_to_another_process_loses_none(
     make_charger, second_daphne_server
 ):
