@@ -22,6 +22,8 @@ install: $(BIN)/.installed
 run: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py import_sessions "$(DATA)"
+	$(BIN)/python manage.py train_forecasts --only-missing
+	$(BIN)/python manage.py predict_forecasts
 	$(BIN)/python manage.py ensure_admin
 	$(BIN)/daphne -b $(HOST) -p $(PORT) giu_ev.asgi:application
 

@@ -7,6 +7,7 @@ set-up. A value that cannot be read stops start-up with a message that names
 the variable.
 """
 
+import re
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -101,18 +102,24 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "django_prometheus",
+    "giu_ev.apps.GiuEvConfig",
     "stations",
     "sessions.apps.ChargingConfig",
     "forecasting",
     "ocpp_bridge",
+    "api_access",
 ]
 
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    # /healthz, /readyz and /metrics, answered before the Host header check.
+    "giu_ev.health.probe_middleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    "api_access.ratelimits.ApiAddressLimitMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -168,6 +175,11 @@ if DATABASE_URL:
             "max_size": _read("DATABASE_POOL_MAX", env.int, 20),
             "timeout": 10,
         }
+        # A database host that drops packets must fail /readyz and requests in
+        # seconds, not after the kernel's TCP timeout of about two minutes.
+        _db["OPTIONS"].setdefault(
+            "connect_timeout", _read("DATABASE_CONNECT_TIMEOUT_S", env.int, 5)
+        )
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     _db = {
@@ -183,6 +195,13 @@ else:
 _test_db_name = _read("DATABASE_TEST_NAME", env.str, "")
 if _test_db_name:
     _db["TEST"] = {"NAME": _test_db_name}
+# django-prometheus' wrappers of the same engines count connections, queries,
+# errors and query time (django_db_*). They subclass Django's backends, so the
+# psycopg pool and the SQLite options above work unchanged.
+_db["ENGINE"] = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}[_db["ENGINE"]]
 DATABASES = {"default": _db}
 
 # --- Redis: cache, channel layer, Celery -------------------------------------------
@@ -196,12 +215,21 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
 # Redis connections one process may open for the channel layer; Redis accepts
 # 10,000 clients by default, so four busy processes fit.
 CHANNEL_LAYER_MAX_CONNECTIONS = _read("CHANNEL_LAYER_MAX_CONNECTIONS", env.int, 2000)
+# Connecting to a stopped or unreachable Redis gives up after this long, so that
+# /readyz reports it within a second and requests do not hang on the cache.
+REDIS_CONNECT_TIMEOUT_S = _read("REDIS_CONNECT_TIMEOUT_S", env.float, 0.5)
 
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's own Redis cache, counted by django-prometheus
+            # (django_cache_get_total, hits, misses, failures).
+            "BACKEND": "django_prometheus.cache.backends.redis.NativeRedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+                "socket_timeout": 5,
+            },
         }
     }
     CHANNEL_LAYERS = {
@@ -212,6 +240,7 @@ if REDIS_URL:
                 # 5 s channels_redis blocks in BZPOPMIN waiting for a message:
                 # an idle consumer then crashed with TimeoutError and dropped
                 # its charger's socket. Reads may take longer than that block.
+                # Connecting gives up fast, so /readyz reports a stopped Redis.
                 # redis-py 8 also caps a pool at 100 connections and raises at
                 # once past that: 300 chargers connecting together (each
                 # holding a connection per group operation in flight) lost 20
@@ -220,6 +249,7 @@ if REDIS_URL:
                     {
                         "address": REDIS_URL,
                         "socket_timeout": 15,
+                        "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
                         "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
                     }
                 ],
@@ -243,7 +273,23 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S}
+# The worker serves its own counters (giu_celery_*) on this port: its tasks run
+# in other processes than Daphne, so Daphne's /metrics cannot hold them. 0 = off.
+# See giu_ev/celery_metrics.py and docs/deploy.md.
+WORKER_METRICS_PORT = _read("WORKER_METRICS_PORT", env.int, 9808)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# Static entries; beat copies them into django-celery-beat's tables at start.
+CELERY_BEAT_SCHEDULE = {
+    "site-silence-check": {
+        "task": "stations.tasks.site_silence_check",
+        "schedule": 60.0,
+    },
+    "retrain-overdue-check": {
+        "task": "giu_ev.tasks.retrain_overdue_check",
+        "schedule": 3600.0,
+    },
+}
 
 # --- Auth, sessions, security --------------------------------------------------------
 
@@ -259,11 +305,29 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
 
+# Production (REDIS_URL set, DEBUG off) sits behind a TLS-terminating proxy that
+# sets X-Forwarded-Proto; every SECURE_* default below is then the safe one and
+# `manage.py check --deploy` is clean. The embedded default (`make run`, plain
+# HTTP on 127.0.0.1) keeps them off. Each can be set on its own.
+_PRODUCTION = not DEBUG and bool(REDIS_URL)
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", False)
-SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", not DEBUG and bool(REDIS_URL))
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-SECURE_HSTS_SECONDS = _read("SECURE_HSTS_SECONDS", env.int, 0)
+SECURE_SSL_REDIRECT = _bool("SECURE_SSL_REDIRECT", _PRODUCTION)
+# Probes and Prometheus reach the pods over plain HTTP inside the cluster.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", _PRODUCTION)
+CSRF_COOKIE_SECURE = _bool("CSRF_COOKIE_SECURE", SESSION_COOKIE_SECURE)
+# One year, the value HSTS preload lists ask for. The preload flag alone adds
+# no domain to browser lists: the domain's owner submits it there.
+SECURE_HSTS_SECONDS = _read(
+    "SECURE_HSTS_SECONDS", env.int, 31_536_000 if _PRODUCTION else 0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _PRODUCTION)
+SECURE_HSTS_PRELOAD = _bool("SECURE_HSTS_PRELOAD", _PRODUCTION)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
 
 # --- Time and language ---------------------------------------------------------------
 
@@ -299,20 +363,74 @@ MEDIA_ROOT = Path(_read("MEDIA_ROOT", env.str, str(VAR_DIR / "media")))
 
 # --- Logging ------------------------------------------------------------------
 
+# One configuration for Daphne, the Celery worker and beat, all to stderr:
+# LOG_FORMAT=json gives JSON lines for a log shipper (the production default),
+# text gives readable lines. Records carry the ids of the charger, session and
+# model they concern (giu_ev/log.py) and pass a filter that masks secrets.
 LOG_LEVEL = _read("LOG_LEVEL", env.str, "INFO").upper()
+LOG_FORMAT = _read("LOG_FORMAT", env.str, "json" if _PRODUCTION else "text").lower()
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    "filters": {
+        "context_ids": {"()": "giu_ev.log.ContextIdsFilter"},
+        "mask_secrets": {"()": "giu_ev.log.SecretMaskFilter"},
     },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "giu_ev.log.JsonLinesFormatter"},
+        "text": {"()": "giu_ev.log.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
+            "filters": ["context_ids", "mask_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
         "daphne": {"level": "WARNING"},
     },
 }
+# Celery would replace the root logger's handlers with its own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# --- Health and metrics ----------------------------------------------------------
+
+# Each /readyz check gives up after this long; they run at once, so /readyz
+# answers within about a second even when a dependency hangs (the Kubernetes
+# probes allow 2 s).
+HEALTH_CHECK_TIMEOUT_S = _read("HEALTH_CHECK_TIMEOUT_S", env.float, 0.8)
+# /metrics is for Prometheus scraping the processes directly; a request that
+# came through the public proxy (X-Forwarded-For set) gets a 404.
+METRICS_REFUSE_PROXIED = _bool("METRICS_REFUSE_PROXIED", True)
+
+# --- E-mail and alerts ----------------------------------------------------------
+# EMAIL_URL, e.g. smtp+tls://user:password@mail.example:587 (django-environ);
+# without it Django's default applies (SMTP on localhost:25).
+
+_email_url = _secret("EMAIL_URL")
+if _email_url:
+    try:
+        globals().update(env.email_url_config(_email_url))
+    except Exception as exc:  # django-environ raises several types here
+        raise ImproperlyConfigured("EMAIL_URL is invalid") from exc
+# An SMTP server that does not answer must not hold up the caller for long.
+EMAIL_TIMEOUT = _read("EMAIL_TIMEOUT_S", env.int, 10)
+DEFAULT_FROM_EMAIL = _read("DEFAULT_FROM_EMAIL", env.str, "giu-ev@localhost")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Alerts are mailed when opened to ALERT_EMAIL_TO (comma-separated), and to
+# every active staff user with an e-mail address when ALERT_EMAIL_STAFF is on.
+ALERT_EMAIL_TO = _read("ALERT_EMAIL_TO", env.list, [])
+ALERT_EMAIL_STAFF = _bool("ALERT_EMAIL_STAFF", False)
+ALERT_EMAIL_MIN_SEVERITY = _read("ALERT_EMAIL_MIN_SEVERITY", env.str, "warning")
+if ALERT_EMAIL_MIN_SEVERITY not in {"info", "warning", "critical"}:
+    raise ImproperlyConfigured(
+        "ALERT_EMAIL_MIN_SEVERITY must be 'info', 'warning' or 'critical'"
+    )
 
 # --- OCPP ---------------------------------------------------------------------
 
@@ -324,6 +442,82 @@ if OCPP_UNKNOWN_CHARGE_POINTS not in {"reject", "pending"}:
         "OCPP_UNKNOWN_CHARGE_POINTS must be 'reject' or 'pending'"
     )
 OCPP_HEARTBEAT_INTERVAL_S = _read("OCPP_HEARTBEAT_INTERVAL_S", env.int, 300)
+
+# --- REST API -----------------------------------------------------------------
+# API keys (Authorization: Api-Key <key>) for scripts, sessions for logged-in
+# staff; one error shape (api_access/errors.py); limits per key and per address.
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        # First, so that 401 answers carry WWW-Authenticate: Api-Key.
+        "api_access.authentication.ApiKeyAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["api_access.permissions.ApiAccess"],
+    "DEFAULT_THROTTLE_CLASSES": ["api_access.ratelimits.PerKeyRateThrottle"],
+    "DEFAULT_PAGINATION_CLASS": "api_access.pagination.StandardPagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_SCHEMA_CLASS": "api_access.schema.ApiAutoSchema",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON bodies only: forms cannot say null, and one format keeps the docs short.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "api_access.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "GIU EV API",
+    "DESCRIPTION": (
+        "Sites, chargers, sessions, fleets, forecasts and remote commands of the "
+        "GIU EV portal. Authenticate with `Authorization: Api-Key <key>` (keys are "
+        "created by staff in the admin) or a staff browser session. Every error "
+        "answer has the shape {status, code, reason[, fields]}."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    # Swagger UI from the pinned drf-spectacular-sidecar package: no CDN at run time.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ChargePointStatusEnum": "stations.models.ChargePointStatus",
+        "IdTokenStatusEnum": "sessions.models.IdTokenStatus",
+    },
+}
+
+# Rate limits (django-ratelimit syntax, "<count>/<s|m|h|d>"; empty turns one off).
+# 600 a minute per key is 10 requests/s sustained: enough for a script paging
+# through a month of sessions, low enough that one runaway loop cannot starve the
+# chargers' database. Per address the limit is higher because several keys and
+# staff browsers may share a NAT address.
+API_RATE_PER_KEY = _read("API_RATE_PER_KEY", env.str, "600/m")
+API_RATE_PER_ADDRESS = _read("API_RATE_PER_ADDRESS", env.str, "1200/m")
+LOGIN_RATE_PER_ADDRESS = _read("LOGIN_RATE_PER_ADDRESS", env.str, "10/m")
+# Behind a proxy set this to the header holding the client address, e.g.
+# HTTP_X_REAL_IP (the proxy must overwrite it, never pass a client's value on).
+RATELIMIT_IP_META_KEY = _read("RATELIMIT_IP_META_KEY", env.str, "REMOTE_ADDR")
+for _name in ("API_RATE_PER_KEY", "API_RATE_PER_ADDRESS", "LOGIN_RATE_PER_ADDRESS"):
+    _rate = globals()[_name]
+    if _rate and not re.fullmatch(r"\d+/\d*[smhd]", _rate):
+        raise ImproperlyConfigured(
+            f"{_name} is invalid: {_rate!r}, expected e.g. 600/m"
+        )
+
+# --- Fleet insights -------------------------------------------------------------
+# Peak hours in each site's local time, [start, end) as hours of the day. 16:00 to
+# 21:00 is the on-peak window of California's time-of-use tariffs (e.g. SCE TOU-D,
+# PG&E E-TOU-C), where the ACN sites are.
+FLEET_PEAK_HOURS = _read("FLEET_PEAK_HOURS", env.list, ["16", "21"])
+try:
+    FLEET_PEAK_START_HOUR, FLEET_PEAK_END_HOUR = (int(h) for h in FLEET_PEAK_HOURS)
+    if not 0 <= FLEET_PEAK_START_HOUR < FLEET_PEAK_END_HOUR <= 24:
+        raise ValueError("start must be before end, within 0..24")
+except ValueError as exc:
+    raise ImproperlyConfigured(
+        f"FLEET_PEAK_HOURS is invalid: {FLEET_PEAK_HOURS!r} ({exc})"
+    ) from exc
 
 # A charger that offers no Sec-WebSocket-Protocol: accepted as OCPP 1.6 with a
 # warning in its frame log (real embedded stacks do this, field case FC-30), or

@@ -201,6 +201,9 @@ class ChargingSession(models.Model):
         ordering = ["-started_at"]
         indexes = [
             models.Index(fields=["-started_at"]),
+            # Session list and CSV export order by (-started_at, -id) and page
+            # through it; this index lets them walk it without sorting.
+            models.Index(fields=["-started_at", "-id"], name="session_started_id_idx"),
             models.Index(fields=["charge_point", "-started_at"]),
             models.Index(fields=["id_token", "-started_at"]),
             models.Index(fields=["vehicle", "-started_at"]),

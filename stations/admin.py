@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.db.models import Count
 
-from stations.models import ChargePoint, Connector, Site, StatusEvent
+from stations.alerts import alert_acknowledge
+from stations.models import Alert, ChargePoint, Connector, Site, StatusEvent
 
 
 class ChargePointInline(admin.TabularInline):
@@ -109,3 +110,51 @@ class StatusEventAdmin(admin.ModelAdmin):
     list_select_related = ("charge_point",)
     date_hierarchy = "timestamp"
     readonly_fields = [f.name for f in StatusEvent._meta.fields]
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    list_display = (
+        "opened_at",
+        "severity",
+        "kind",
+        "subject",
+        "site",
+        "resolved_at",
+        "acknowledged_at",
+        "acknowledged_by",
+    )
+    list_filter = (
+        ("resolved_at", admin.EmptyFieldListFilter),
+        "kind",
+        "severity",
+        "site",
+    )
+    search_fields = ("subject", "message", "charge_point__identity")
+    list_select_related = ("site", "charge_point", "acknowledged_by")
+    date_hierarchy = "opened_at"
+    readonly_fields = (
+        "kind",
+        "subject",
+        "severity",
+        "message",
+        "site",
+        "charge_point",
+        "opened_at",
+        "resolved_at",
+        "acknowledged_at",
+        "acknowledged_by",
+    )
+    actions = ("acknowledge",)
+
+    def has_add_permission(self, request) -> bool:
+        # Alerts come from the portal's checks, not from people.
+        return False
+
+    @admin.action(description="Acknowledge the selected alerts")
+    def acknowledge(self, request, queryset) -> None:
+        count = 0
+        for alert in queryset.filter(acknowledged_at__isnull=True):
+            alert_acknowledge(alert=alert, user=request.user)
+            count += 1
+        self.message_user(request, f"{count} alert(s) acknowledged.")

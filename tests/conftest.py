@@ -21,6 +21,11 @@ def _embedded_runtime(settings):
         "default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}
     }
     settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Persona passwords need no strength here; PBKDF2 cost seconds per test.
+    settings.PASSWORD_HASHERS = [
+        "django.contrib.auth.hashers.MD5PasswordHasher",
+        *settings.PASSWORD_HASHERS,
+    ]
     settings.CACHES = {
         "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
     }

@@ -172,6 +172,10 @@ def e2e_services(django_db_setup, django_db_blocker) -> dict[str, str]:
             # Tests run the Celery side in-process; no worker is started.
             "CELERY_TASK_ALWAYS_EAGER": "true",
             "SESSION_COOKIE_SECURE": "false",
+            # Plain HTTP on 127.0.0.1: production (REDIS_URL, DEBUG off) would
+            # redirect to HTTPS, which a TLS proxy terminates in a deployment.
+            "SECURE_SSL_REDIRECT": "false",
+            "SECURE_HSTS_SECONDS": "0",
             "PYTHONUNBUFFERED": "1",
         }
     )

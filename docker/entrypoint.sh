@@ -1,0 +1,38 @@
+#!/bin/sh
+# Start one role of GIU EV: web | worker | beat | migrate | manage <command...>.
+# Anything else is run as given (e.g. `sh` for a shell in the container).
+set -eu
+
+role="${1:-web}"
+[ "$#" -gt 0 ] && shift
+
+case "$role" in
+  web)
+    # --proxy-headers: client address and scheme from the TLS proxy in front.
+    exec daphne --bind 0.0.0.0 --port "${PORT:-8000}" --proxy-headers \
+      giu_ev.asgi:application "$@"
+    ;;
+  worker)
+    # Pool processes write their counters here; the worker's main process sums
+    # them on WORKER_METRICS_PORT (giu_ev/celery_metrics.py). Files of an
+    # earlier run would be counted again, so the folder starts empty.
+    export PROMETHEUS_MULTIPROC_DIR="${PROMETHEUS_MULTIPROC_DIR:-/tmp/prometheus}"
+    rm -rf "$PROMETHEUS_MULTIPROC_DIR"
+    mkdir -p "$PROMETHEUS_MULTIPROC_DIR"
+    exec celery --app giu_ev worker --loglevel "${LOG_LEVEL:-INFO}" \
+      --concurrency "${WORKER_CONCURRENCY:-2}" "$@"
+    ;;
+  beat)
+    # The schedule lives in the database (django-celery-beat): no state file.
+    exec celery --app giu_ev beat --loglevel "${LOG_LEVEL:-INFO}" --pidfile= "$@"
+    ;;
+  migrate)
+    exec python manage.py migrate --noinput "$@"
+    ;;
+  manage)
+    exec python manage.py "$@"
+    ;;
+  *)
+    exec "$role" "$@"
+    ;;
+esac
