@@ -4,6 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 DATA ?= ../shared/data/acn-data-caltech-jpl
 PORT ?= 8000
+# `make run REPLAY=1` also replays the imported sessions of a site as live OCPP
+# chargers (one client per charger), at REPLAY_SPEED simulated seconds per second.
+REPLAY ?=
+REPLAY_SITE ?= caltech
+REPLAY_SPEED ?= 600
 HOST ?= 127.0.0.1
 # Tests run on the database production uses; point elsewhere with DATABASE_URL=...
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
@@ -25,6 +30,10 @@ run: install
 	$(BIN)/python manage.py train_forecasts --only-missing
 	$(BIN)/python manage.py predict_forecasts
 	$(BIN)/python manage.py ensure_admin
+	@if [ -n "$(REPLAY)" ]; then \
+	  ( until $(BIN)/python -c "import urllib.request as u; u.urlopen('http://$(HOST):$(PORT)/healthz', timeout=2)" 2>/dev/null; do sleep 1; done; \
+	    $(BIN)/python manage.py replay_sessions --site $(REPLAY_SITE) --speed $(REPLAY_SPEED) --url ws://$(HOST):$(PORT)/ocpp/ ) & \
+	fi; \
 	$(BIN)/daphne -b $(HOST) -p $(PORT) giu_ev.asgi:application
 
 test: install
