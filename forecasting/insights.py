@@ -46,6 +46,7 @@ from django.db.models import (
 
 from forecasting.selectors import tomorrow_energy
 from sessions.models import ChargingSession, Fleet, MeterSample, Vehicle
+from sessions.selectors import latest_data
 from stations.models import Site
 
 ENERGY_REGISTER = "Energy.Active.Import.Register"
@@ -388,11 +389,13 @@ def _sum_demand(parts: list[NextDayDemand], next_day: date) -> NextDayDemand:
 
 
 def latest_session_day() -> date | None:
-    """The UTC day of the latest session start: where 'now' is for old data."""
-    latest = ChargingSession.objects.order_by("-started_at").values_list(
-        "started_at", flat=True
-    )[:1]
-    return latest[0].date() if latest else None
+    """The site-local day of the latest session start: where 'now' is for old data.
+
+    Local, not UTC: an evening session in California starts on the next UTC day,
+    and "tomorrow" must be the day the site's forecast covers.
+    """
+    latest = latest_data()
+    return latest.day if latest else None
 
 
 def fleet_insights(
