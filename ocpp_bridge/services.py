@@ -32,7 +32,9 @@ def frame_record(
         message_id=message_id[:64],
         action=action[:64],
         payload=payload,
-        raw=raw,
+        # PostgreSQL text cannot hold NUL (a binary frame may carry one): it is
+        # kept as the escape \u0000 so the rest of the frame is still stored.
+        raw=raw.replace("\x00", "\\u0000"),
         error_code=error_code[:64],
         flags=flags or [],
         created_at=at or timezone.now(),
