@@ -67,8 +67,9 @@ def connection_attempt_record(
     outcome: str,
     reason: str,
 ) -> None:
+    # PostgreSQL text cannot hold NUL; an id decoded from %00 is kept escaped.
     ConnectionAttempt.objects.create(
-        identity=identity[:255],
+        identity=identity.replace("\x00", "\\u0000")[:255],
         charge_point_id=charge_point_id,
         remote_addr=remote_addr[:64],
         raw_path=raw_path[:512],
