@@ -306,10 +306,15 @@ def bench_portal(chargers: list[dict], password: str, args) -> dict:
                 "127.0.0.1",
                 "-p",
                 str(port),
-                "giu_ev.asgi:application",
+                "bench.asgi_threads:application"
+                if args.executor_threads
+                else "giu_ev.asgi:application",
             ],
             cwd=REPO_DIR,
-            env=portal_env(args),
+            env={
+                **portal_env(args),
+                "BENCH_EXECUTOR_THREADS": str(args.executor_threads),
+            },
             stdout=log,
             stderr=subprocess.STDOUT,
         )
@@ -318,7 +323,7 @@ def bench_portal(chargers: list[dict], password: str, args) -> dict:
         if args.profile:
             profiler = subprocess.Popen(
                 [
-                    "py-spy",
+                    str(Path(sys.executable).parent / "py-spy"),
                     "record",
                     "--pid",
                     str(server.pid),
@@ -330,8 +335,11 @@ def bench_portal(chargers: list[dict], password: str, args) -> dict:
                     str(Path(args.log_dir) / "bench-daphne.speedscope.json"),
                 ]
             )
+        label = "portal (Daphne, PostgreSQL, Redis layer)"
+        if args.executor_threads:
+            label += f", {args.executor_threads} pool threads"
         result = run_load(
-            label="portal (Daphne, PostgreSQL, Redis layer)",
+            label=label,
             url=f"ws://127.0.0.1:{port}/ocpp/",
             server_pid=server.pid,
             chargers=chargers,
@@ -382,8 +390,9 @@ def print_result(r: dict) -> None:
     if "meter_samples" in r:
         print(
             f"  persisted             {r['metervalues_frames']} MeterValues frames "
-            f"in the frame log, {r['meter_samples']} meter samples "
-            f"(2 per frame sent: {2 * r['answered']} expected)"
+            f"in the frame log (in and out), {r['meter_samples']} meter samples "
+            f"(2 per frame: {2 * r['sent']} for all sent, "
+            f"{2 * r['answered']} for those answered in time)"
         )
 
 
@@ -417,6 +426,12 @@ def main() -> None:
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the portal's steady phase"
     )
+    parser.add_argument(
+        "--executor-threads",
+        type=int,
+        default=0,
+        help="serve bench/asgi_threads.py with this many pool threads (experiment)",
+    )
     args = parser.parse_args()
 
     if args.command == "_register":
@@ -431,7 +446,8 @@ def main() -> None:
     ]
     print(
         f"ocpp_load: {args.chargers} chargers, {args.rate:.0f} MeterValues/s for "
-        f"{args.duration:.0f} s, {os.cpu_count()} CPUs, open files limit {limit}"
+        f"{args.duration:.0f} s, {os.cpu_count()} CPUs, open files limit {limit}, "
+        f"load average before the run {os.getloadavg()[0]:.1f}"
     )
     results = []
     if args.only in (None, "reference"):

@@ -7,7 +7,11 @@ from django.shortcuts import render
 from django.utils import timezone
 
 from forecasting.api.serializers import default_range
-from forecasting.insights import MAX_RANGE_DAYS, fleet_insights, latest_session_day
+from forecasting.insights import (
+    MAX_RANGE_DAYS,
+    fleet_insights_cached,
+    latest_session_day,
+)
 from sessions.models import Fleet
 
 
@@ -41,7 +45,7 @@ def fleet_insights_page(request: HttpRequest) -> HttpResponse:
         latest = latest_session_day() or timezone.now().date()
         date_from, date_to = default_range(data, latest)
         fleets = data.get("fleet")
-        insights = fleet_insights(
+        insights = fleet_insights_cached(
             date_from=date_from,
             date_to=date_to,
             fleet_ids=[f.pk for f in fleets] if fleets else None,

@@ -32,6 +32,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import (
     Case,
     DateTimeField,
@@ -467,3 +468,26 @@ def fleet_insights(
         active_sessions_excluded=len(sessions) - len(completed),
         fleets=fleets,
     )
+
+
+# Fleet insights read weeks of sessions and each site's forecast: a few hundred
+# ms of database and Python per call, measured with bench/api_latency.py. The
+# figures of a range change only as sessions arrive, so answers are kept in the
+# cache (Redis in production, shared by all workers) for this long.
+CACHE_SECONDS = 60
+
+
+def fleet_insights_cached(
+    *, date_from: date, date_to: date, fleet_ids: list[int] | None = None
+) -> FleetInsights:
+    """``fleet_insights``, answered from the cache when asked within a minute."""
+    fleets = "all" if fleet_ids is None else ",".join(map(str, sorted(fleet_ids)))
+    key = f"fleet-insights:v1:{date_from}:{date_to}:{fleets}"
+    cached = cache.get(key)
+    if cached is not None:
+        return cached
+
+    insights = fleet_insights(date_from=date_from, date_to=date_to, fleet_ids=fleet_ids)
+
+    cache.set(key, insights, CACHE_SECONDS)
+    return insights

@@ -212,6 +212,9 @@ if REDIS_URL and not REDIS_URL.startswith(("redis://", "rediss://", "unix://")):
         "REDIS_URL is invalid: expected redis://, rediss:// or unix://"
     )
 
+# Redis connections one process may open for the channel layer; Redis accepts
+# 10,000 clients by default, so four busy processes fit.
+CHANNEL_LAYER_MAX_CONNECTIONS = _read("CHANNEL_LAYER_MAX_CONNECTIONS", env.int, 2000)
 # Connecting to a stopped or unreachable Redis gives up after this long, so that
 # /readyz reports it within a second and requests do not hang on the cache.
 REDIS_CONNECT_TIMEOUT_S = _read("REDIS_CONNECT_TIMEOUT_S", env.float, 0.5)
@@ -238,11 +241,16 @@ if REDIS_URL:
                 # an idle consumer then crashed with TimeoutError and dropped
                 # its charger's socket. Reads may take longer than that block.
                 # Connecting gives up fast, so /readyz reports a stopped Redis.
+                # redis-py 8 also caps a pool at 100 connections and raises at
+                # once past that: 300 chargers connecting together (each
+                # holding a connection per group operation in flight) lost 20
+                # sockets that way in the e2e load test.
                 "hosts": [
                     {
                         "address": REDIS_URL,
                         "socket_timeout": 15,
                         "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
+                        "max_connections": CHANNEL_LAYER_MAX_CONNECTIONS,
                     }
                 ],
                 # A burst of remote commands or live events must wait, not be

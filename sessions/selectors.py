@@ -32,10 +32,20 @@ DAILY_ENERGY_DAYS = 30
 UTILISATION_DAYS = 30
 
 
+_FIRST_SAFE_DAY = date(1, 1, 3)
+_LAST_SAFE_DAY = date(9999, 12, 28)
+
+
 def local_day_bounds(
     day_from: date, day_to: date, tz: ZoneInfo
 ) -> tuple[datetime, datetime]:
-    """UTC instants of local midnight starting ``day_from`` and ending ``day_to``."""
+    """UTC instants of local midnight starting ``day_from`` and ending ``day_to``.
+
+    Days at the ends of the calendar (a filter typed as 9999-12-31) are pulled
+    in by a few days: the day after, shifted to UTC, would not exist.
+    """
+    day_from = max(day_from, _FIRST_SAFE_DAY)
+    day_to = min(day_to, _LAST_SAFE_DAY)
     start = datetime.combine(day_from, time.min, tzinfo=tz).astimezone(UTC)
     end = datetime.combine(day_to + timedelta(days=1), time.min, tzinfo=tz).astimezone(
         UTC

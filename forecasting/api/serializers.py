@@ -3,6 +3,7 @@ from datetime import timedelta
 from rest_framework import serializers
 
 from forecasting.insights import MAX_RANGE_DAYS
+from forecasting.models import Forecast, ModelVersion
 from sessions.models import Fleet
 
 
@@ -106,3 +107,100 @@ class FleetInsightsSerializer(serializers.Serializer):
     peak_end_hour = serializers.IntegerField()
     active_sessions_excluded = serializers.IntegerField()
     fleets = FleetInsightSerializer(many=True)
+
+
+class ModelVersionSerializer(serializers.ModelSerializer):
+    site = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    label = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = ModelVersion
+        fields = [
+            "id",
+            "label",
+            "task",
+            "site",
+            "version",
+            "status",
+            "trained_at",
+            "train_start",
+            "train_end",
+            "holdout_end",
+            "features",
+            "train_rows",
+            "holdout_rows",
+            "train_seconds",
+            "mae",
+            "rmse",
+            "smape",
+            "wape",
+            "interval_coverage",
+            "baseline_label",
+            "baseline_mae",
+            "baseline_rmse",
+            "baseline_smape",
+            "baseline_wape",
+            "artifact_sha256",
+            "artifact_bytes",
+            "onnx_max_abs_diff",
+            "decision",
+            "promoted_at",
+            "retired_at",
+        ]
+
+
+class ForecastSerializer(serializers.ModelSerializer):
+    site = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = Forecast
+        fields = [
+            "id",
+            "site",
+            "task",
+            "target_hour",
+            "origin",
+            "value",
+            "p10",
+            "p90",
+            "source",
+            "model_version",
+            "label",
+            "is_backtest",
+            "made_at",
+            "actual",
+            "baseline_value",
+        ]
+
+
+class ForecastRowSerializer(serializers.Serializer):
+    hour_start = serializers.DateTimeField()
+    energy_kwh = serializers.FloatField(allow_null=True)
+    p10 = serializers.FloatField(allow_null=True)
+    p90 = serializers.FloatField(allow_null=True)
+    plugged_in = serializers.FloatField(allow_null=True)
+    plugged_in_p10 = serializers.FloatField(allow_null=True)
+    plugged_in_p90 = serializers.FloatField(allow_null=True)
+
+
+class TomorrowSerializer(serializers.Serializer):
+    day = serializers.DateField(allow_null=True, help_text="Site local day.")
+    energy_kwh = serializers.FloatField(
+        allow_null=True, help_text="Sum of the day's hourly forecasts."
+    )
+    hours = serializers.IntegerField()
+
+
+class SiteForecastSerializer(serializers.Serializer):
+    site = serializers.CharField(source="site.code")
+    origin = serializers.DateTimeField(
+        allow_null=True, help_text="End of the data the forecast starts from."
+    )
+    is_baseline = serializers.BooleanField(
+        help_text="True: the seasonal-naive baseline, not a trained model."
+    )
+    label = serializers.CharField()
+    model_version = serializers.IntegerField(source="model_version.pk", allow_null=True)
+    plugged_in_label = serializers.CharField(allow_blank=True)
+    tomorrow = TomorrowSerializer()
+    rows = ForecastRowSerializer(many=True)

@@ -149,8 +149,14 @@ def _failure_schema(description: str) -> OpenApiResponse:
 
 def command_view_for(action: str) -> type[ChargePointCommandView]:
     """A view class for one action, documented with the action's OCPP schemas."""
-    view = type(f"{action}CommandView", (ChargePointCommandView,), {"action": action})
-    post = extend_schema(
+
+    def post(self, request: Request, identity: str) -> Response:
+        return ChargePointCommandView.post(self, request, identity)
+
+    # A function of its own per action: the schema decorator annotates the
+    # function it is given, so sharing the base class's would document every
+    # action with the last one's schema.
+    documented = extend_schema(
         operation_id=f"charge_point_command_{action}",
         summary=f"Send {action} to a charge point",
         description=(
@@ -182,6 +188,9 @@ def command_view_for(action: str) -> type[ChargePointCommandView]:
             ),
             504: _failure_schema("The charger did not answer in time."),
         },
-    )(view.post)
-    view.post = post
-    return view
+    )(post)
+    return type(
+        f"{action}CommandView",
+        (ChargePointCommandView,),
+        {"action": action, "post": documented},
+    )

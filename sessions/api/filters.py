@@ -1,33 +1,28 @@
 import django_filters
-from django.db.models import Q, QuerySet
 
+from api_access.filters import BoundedDateFilter, UtcDateTimeFilter
+from sessions.filters import ChargingSessionFilterSet
 from sessions.models import ChargingSession, Fleet, MeterSample, Vehicle
-from stations.models import ChargePoint, Site
 
 
-class ChargingSessionApiFilterSet(django_filters.FilterSet):
-    """Sessions by site, charger, token, vehicle, fleet, time range and activity.
+class ChargingSessionApiFilterSet(ChargingSessionFilterSet):
+    """The session list page's filters (site, charger, token, local days) plus
+    vehicle, fleet, a range of instants and activity.
 
-    The time range selects sessions by their start: ``started_after`` inclusive,
-    ``started_before`` exclusive, both ISO 8601 instants (give an offset; a time
-    without one is read as UTC).
+    ``date_from``/``date_to`` are local days at each session's site, both
+    inclusive; ``started_after`` (inclusive) and ``started_before`` (exclusive)
+    are ISO 8601 instants (give an offset; a time without one is read as UTC).
     """
 
-    site = django_filters.ModelChoiceFilter(
-        field_name="charge_point__site",
-        queryset=Site.objects.only("id", "code"),
-        to_field_name="code",
-        help_text="Site code, e.g. caltech.",
+    # The page's local-day filters, with days at the very ends of the calendar
+    # refused (400) instead of overflowing when turned into bounds.
+    date_from = BoundedDateFilter(
+        method="filter_date_from",
+        help_text="First local day (YYYY-MM-DD), in the site's time zone.",
     )
-    charge_point = django_filters.ModelChoiceFilter(
-        queryset=ChargePoint.objects.only("id", "identity"),
-        to_field_name="identity",
-        help_text="Charge point identity.",
-    )
-    token = django_filters.CharFilter(
-        method="filter_token",
-        max_length=20,
-        help_text="idTag or token value (case does not matter, as in OCPP).",
+    date_to = BoundedDateFilter(
+        method="filter_date_to",
+        help_text="Last local day (YYYY-MM-DD), inclusive.",
     )
     vehicle = django_filters.ModelChoiceFilter(
         queryset=Vehicle.objects.only("id"), help_text="Vehicle id."
@@ -37,12 +32,12 @@ class ChargingSessionApiFilterSet(django_filters.FilterSet):
         queryset=Fleet.objects.only("id"),
         help_text="Fleet id: sessions of the fleet's vehicles.",
     )
-    started_after = django_filters.IsoDateTimeFilter(
+    started_after = UtcDateTimeFilter(
         field_name="started_at",
         lookup_expr="gte",
         help_text="Sessions started at or after this instant.",
     )
-    started_before = django_filters.IsoDateTimeFilter(
+    started_before = UtcDateTimeFilter(
         field_name="started_at",
         lookup_expr="lt",
         help_text="Sessions started before this instant.",
@@ -56,12 +51,9 @@ class ChargingSessionApiFilterSet(django_filters.FilterSet):
         choices=ChargingSession._meta.get_field("source").choices
     )
 
-    class Meta:
-        model = ChargingSession
+    class Meta(ChargingSessionFilterSet.Meta):
         fields = [
-            "site",
-            "charge_point",
-            "token",
+            *ChargingSessionFilterSet.Meta.fields,
             "vehicle",
             "fleet",
             "started_after",
@@ -70,19 +62,13 @@ class ChargingSessionApiFilterSet(django_filters.FilterSet):
             "source",
         ]
 
-    def filter_token(self, queryset: QuerySet, name: str, value: str) -> QuerySet:
-        value = value.strip()
-        return queryset.filter(
-            Q(id_token__value__iexact=value) | Q(id_tag__iexact=value)
-        )
-
 
 class MeterSampleFilterSet(django_filters.FilterSet):
     measurand = django_filters.CharFilter(
         help_text="e.g. Energy.Active.Import.Register, Power.Active.Import."
     )
-    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte")
-    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt")
+    since = UtcDateTimeFilter(field_name="timestamp", lookup_expr="gte")
+    until = UtcDateTimeFilter(field_name="timestamp", lookup_expr="lt")
 
     class Meta:
         model = MeterSample

@@ -1,5 +1,6 @@
 import django_filters
 
+from api_access.filters import UtcDateTimeFilter
 from stations.models import ChargePoint, ChargePointStatus, Connector, Site, StatusEvent
 
 
@@ -60,12 +61,12 @@ class StatusEventFilterSet(django_filters.FilterSet):
         min_value=0, max_value=2**31 - 1, help_text="0 is the charger itself."
     )
     status = django_filters.CharFilter()
-    since = django_filters.IsoDateTimeFilter(
+    since = UtcDateTimeFilter(
         field_name="timestamp",
         lookup_expr="gte",
         help_text="Events at or after this time (ISO 8601 with offset).",
     )
-    until = django_filters.IsoDateTimeFilter(
+    until = UtcDateTimeFilter(
         field_name="timestamp",
         lookup_expr="lt",
         help_text="Events before this time (ISO 8601 with offset).",

@@ -1,9 +1,18 @@
 """API personas: anonymous, read-only key, read-write key, staff session."""
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from api_access.models import ApiKey, ApiKeyScope
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    # Rate-limit counters and cached fleet insights must not leak between tests.
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

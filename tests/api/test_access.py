@@ -20,6 +20,8 @@ READ_URLS = [
     "/api/vehicles/",
     "/api/sessions/",
     "/api/status-events/",
+    "/api/forecasts/",
+    "/api/model-versions/",
 ]
 
 

@@ -155,7 +155,13 @@ def test_every_action_of_the_service_has_a_documented_endpoint(anonymous_api):
         assert path in paths, action
         post = paths[path]["post"]
         assert {"200", "400", "404", "409", "502", "504"} <= set(post["responses"])
-        assert "requestBody" in post
+        body = post["requestBody"]["content"]["application/json"]["schema"]
+        answer = post["responses"]["200"]["content"]["application/json"]["schema"]
+        assert answer["properties"]["action"]["enum"] == [action]
+        assert body.get("type") == "object", action
+    stop = paths["/api/charge-points/{identity}/commands/RemoteStopTransaction/"]
+    body = stop["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["transactionId"]
 
 
 @pytest.mark.django_db(transaction=True)

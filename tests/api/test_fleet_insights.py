@@ -302,3 +302,15 @@ def test_next_day_uses_the_site_forecast_when_it_covers_that_day(fleet_history, 
         site_forecast.energy_kwh * 27 / 55, abs=1e-3
     )
     assert site_forecast.label in car_c.label
+
+
+def test_the_api_answer_is_kept_for_a_minute(
+    read_only_api, fleet_history, django_assert_max_num_queries
+):
+    params = {"date_from": "2019-12-02", "date_to": "2019-12-08"}
+    first = read_only_api.get("/api/ml/fleet-insights/", params)
+
+    with django_assert_max_num_queries(2):  # the key, the latest session day
+        again = read_only_api.get("/api/ml/fleet-insights/", params)
+
+    assert again.json() == first.json()

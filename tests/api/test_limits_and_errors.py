@@ -162,3 +162,30 @@ def test_docs_and_schema_are_served_without_a_cdn(anonymous_api):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in page
     assert "cdn." not in page
     assert schema.status_code == 200
+
+
+@pytest.mark.parametrize(
+    "instant",
+    [
+        "2573-08-13T02:03:39+18:29",
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:59:59-05:00",
+    ],
+)
+@pytest.mark.parametrize(
+    ("url", "name"),
+    [
+        ("/api/sessions/", "started_before"),
+        ("/api/status-events/", "until"),
+        ("/api/forecasts/", "target_before"),
+    ],
+)
+def test_odd_but_valid_iso_instants_never_reach_the_database_raw(
+    read_only_api, url, name, instant
+):
+    response = read_only_api.get(url, {name: instant})
+
+    # An offset PostgreSQL refuses is turned into UTC; an overflow is the caller's.
+    assert response.status_code in (200, 400)
+    if response.status_code == 400:
+        assert response.json()["fields"][name] == ["The time is out of range."]

@@ -1,22 +1,47 @@
-"""Filters and pagination on real ACN sessions; list endpoints in a fixed number
-of queries."""
+"""Filters and pagination on real ACN sessions (Caltech, 2019-12-30..2020-12-30,
+imported once per module with the import command); list endpoints in a fixed
+number of queries. Expected rows are read from the same file, independently."""
 
+import json
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from functools import cache
 
 import pytest
 from django.utils import timezone
 
-from sessions.models import ChargingSession, Fleet, MeterSample, Vehicle
+from sessions.models import ChargingSession, Fleet, IdToken, MeterSample, Vehicle
 from stations.models import ChargePoint, Site, StatusEvent
-from tests.api.acn_loader import acn_items, acn_load, acn_time
+from tests.conftest import ACN_DIR
+from tests.sessions.conftest import imported_for_module
 
 pytestmark = pytest.mark.django_db
+ACN_JSON = (
+    ACN_DIR / "raw_api_json" / "acndata_sessions_caltech_2019-12-30_2020-12-30.json"
+)
+
+
+def acn_time(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    return datetime.strptime(value, "%a, %d %b %Y %H:%M:%S GMT").replace(tzinfo=UTC)
+
+
+@cache
+def acn_items() -> tuple[dict, ...]:
+    return tuple(json.loads(ACN_JSON.read_text())["_items"])
+
+
+@pytest.fixture(scope="module")
+def acn_imported(django_db_setup, django_db_blocker):
+    with imported_for_module(django_db_blocker, ACN_JSON) as run:
+        yield run
 
 
 @pytest.fixture
-def acn(db):
-    return acn_load()
+def acn(acn_imported, db):
+    assert "rejected 0" in acn_imported.stdout
+    return Site.objects.get(code="caltech")
 
 
 def all_pages(client, url, params=None):
@@ -43,7 +68,7 @@ def test_site_filter_returns_the_sites_sessions_only(read_only_api, acn):
 
 
 def test_charge_point_filter(read_only_api, acn):
-    station, expected = Counter(i["stationID"] for i in acn_items()).most_common(1)[0]
+    station, expected = Counter(i["spaceID"] for i in acn_items()).most_common(1)[0]
 
     rows, _ = all_pages(
         read_only_api, "/api/sessions/", {"charge_point": f"caltech-{station}"}
@@ -58,10 +83,12 @@ def test_token_filter_ignores_case_like_ocpp(read_only_api, acn):
         i["userID"] for i in acn_items() if i["userID"]
     ).most_common(1)[0]
 
-    rows, _ = all_pages(read_only_api, "/api/sessions/", {"token": f"acn{user}"})
+    token = IdToken.objects.get(value=f"ACN-{user}")
+
+    rows, _ = all_pages(read_only_api, "/api/sessions/", {"token": f"acn-{user}"})
 
     assert len(rows) == expected
-    assert {row["id_tag"] for row in rows} == {f"ACN{user}"}
+    assert {row["id_token"] for row in rows} == {token.pk}
 
 
 def test_vehicle_and_fleet_filters(read_only_api, acn):
@@ -177,6 +204,8 @@ def test_meter_samples_of_a_missing_session_are_404(read_only_api, db):
     response = read_only_api.get("/api/sessions/999999/meter-samples/")
 
     assert response.status_code == 404
+    assert response.json()["code"] == "not_found"
+    assert response.json()["reason"]
 
 
 def test_status_events_filter_by_charger_and_time(read_only_api, acn):
@@ -244,6 +273,7 @@ def test_lists_take_a_fixed_number_of_queries(
 def test_fleet_insights_take_a_fixed_number_of_queries(
     read_only_api, acn, django_assert_max_num_queries
 ):
+    site_tz = acn.tz
     users = sorted({i["userID"] for i in acn_items() if i["userID"]})
     fleets = [Fleet.objects.create(name=f"Fleet {n}") for n in range(4)]
     for n, user in enumerate(users):
@@ -252,7 +282,9 @@ def test_fleet_insights_take_a_fixed_number_of_queries(
         )
     read_only_api.get("/api/sites/")
 
-    with django_assert_max_num_queries(8):
+    # Independent of the number of vehicles and sessions: about ten for the
+    # sessions, fleets and baselines, and a handful per site for its forecast.
+    with django_assert_max_num_queries(20):
         response = read_only_api.get(
             "/api/ml/fleet-insights/",
             {"date_from": "2020-01-01", "date_to": "2020-01-31"},
@@ -268,5 +300,34 @@ def test_fleet_insights_take_a_fixed_number_of_queries(
     ]
     sessions = sum(f["figures"]["sessions"] for f in body["fleets"])
     claimed = [i for i in acn_items() if i["userID"]]
-    # Claimed sessions started in January, Pacific time (the file is UTC).
-    assert 0 < sessions <= len(claimed)
+    # Claimed sessions that started in January, Pacific time, and had stopped.
+    january = [
+        i
+        for i in claimed
+        if acn_time(i["connectionTime"]).astimezone(site_tz).strftime("%Y-%m")
+        == "2020-01"
+    ]
+    assert sessions == len(january)
+
+
+def test_local_day_filters_shared_with_the_session_page(read_only_api, acn):
+    day = "2020-01-15"
+    expected = [
+        i
+        for i in acn_items()
+        if acn_time(i["connectionTime"]).astimezone(acn.tz).date().isoformat() == day
+    ]
+
+    rows, _ = all_pages(
+        read_only_api, "/api/sessions/", {"date_from": day, "date_to": day}
+    )
+
+    assert 0 < len(rows) == len(expected)
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01"])
+def test_local_days_at_the_ends_of_the_calendar_are_no_500(read_only_api, acn, day):
+    response = read_only_api.get("/api/sessions/", {"date_from": day, "date_to": day})
+
+    assert response.status_code == 400
+    assert response.json()["fields"]["date_to"] == ["The day is out of range."]

@@ -86,7 +86,6 @@ class DaphneServer:
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                start_new_session=True,
             )
             log.close()
             if self._wait_ready():
@@ -173,6 +172,7 @@ def e2e_services(django_db_setup, django_db_blocker) -> dict[str, str]:
             # Tests run the Celery side in-process; no worker is started.
             "CELERY_TASK_ALWAYS_EAGER": "true",
             "SESSION_COOKIE_SECURE": "false",
+            "CSRF_COOKIE_SECURE": "false",
             # Plain HTTP on 127.0.0.1: production (REDIS_URL, DEBUG off) would
             # redirect to HTTPS, which a TLS proxy terminates in a deployment.
             "SECURE_SSL_REDIRECT": "false",
@@ -212,6 +212,14 @@ def _committed_rows(transactional_db):
 def _redis_channel_layer(settings, production_channel_layers):
     """The test process joins the Daphne processes' channel layer."""
     settings.CHANNEL_LAYERS = production_channel_layers
+
+
+@pytest.fixture(autouse=True)
+def _production_password_hashers(settings):
+    """Users made here log in to the Daphne children, which know no MD5 hasher."""
+    settings.PASSWORD_HASHERS = [
+        h for h in settings.PASSWORD_HASHERS if not h.endswith("MD5PasswordHasher")
+    ]
 
 
 @pytest.fixture(scope="session")

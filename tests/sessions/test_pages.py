@@ -273,3 +273,14 @@ def test_the_session_list_uses_a_fixed_number_of_queries(
         )
 
     assert len(listed_ids(response)) == rows
+
+
+@pytest.mark.parametrize("bounds", ["date_to=9999-12-31", "date_from=0001-01-01"])
+def test_session_list_accepts_dates_at_the_ends_of_the_calendar(
+    operator_client, site, bounds
+):
+    response = operator_client.get(f"/sessions/?{bounds}")
+    export = operator_client.get(f"/sessions/export.csv?{bounds}")
+
+    assert response.status_code == 200
+    assert export.status_code == 200
