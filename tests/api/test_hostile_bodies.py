@@ -50,3 +50,11 @@ def test_a_charge_point_id_with_nul_in_the_url_is_not_found(read_write_api, char
 
     assert answer.status_code == 404
     assert answer.json()["code"] == "not_found"
+
+
+@pytest.mark.parametrize("path", ["/api/charge-points/CP%00/", "/api/sites/de%00pot/"])
+def test_a_detail_url_with_nul_is_not_found(read_only_api, charger, path):
+    answer = read_only_api.get(path)
+
+    assert answer.status_code == 404
+    assert answer.json()["code"] == "not_found"
