@@ -460,7 +460,8 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "api_access.schema.ApiAutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON bodies only: forms cannot say null, and one format keeps the docs short.
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Numbers past float range and NUL characters are a 400 (api_access.parsers).
+    "DEFAULT_PARSER_CLASSES": ["api_access.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "api_access.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }

@@ -164,7 +164,12 @@ def _decide(
     subprotocols: list[str],
     authorization: bytes | None,
 ) -> Handshake:
-    if not identity or len(identity) > IDENTITY_MAX_LENGTH:
+    if (
+        not identity
+        or len(identity) > IDENTITY_MAX_LENGTH
+        or any(ch < " " or ch == "\x7f" for ch in identity)
+    ):
+        # OCPP ids are printable; a control character (say %00) is refused.
         return Handshake(False, "bad_identity", identity, http_status=400)
     charge_point = (
         ChargePoint.objects.select_related("site")

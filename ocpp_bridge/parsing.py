@@ -38,6 +38,34 @@ CLOCK_AHEAD_TOLERANCE = timedelta(days=1)
 # The message id placed in a CallError answering a frame whose id is unreadable
 # (the value OCPP 2.0.1 §4.2.3 prescribes; 1.6 names none).
 UNKNOWN_MESSAGE_ID = "-1"
+# OCPP 1.6 integers are 32-bit signed; larger ones overflow our columns.
+OCPP_INT_MAX = 2**31 - 1
+
+
+def _no_constant(name: str) -> None:
+    # RFC 8259 has no NaN or Infinity (Python's json reads them; jsonb does not).
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unstorable(value: Any) -> bool:
+    """Whether a decoded JSON value holds a NUL or an unpaired surrogate.
+
+    PostgreSQL text and jsonb cannot hold U+0000 and UTF-8 cannot encode a lone
+    surrogate, so such a frame could not be stored or echoed.
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return True
+        return False
+    if isinstance(value, list):
+        return any(_unstorable(item) for item in value)
+    if isinstance(value, dict):
+        return any(_unstorable(k) or _unstorable(v) for k, v in value.items())
+    return False
 
 
 @dataclass
@@ -65,8 +93,8 @@ class ParsedFrame:
 def frame_parse(text: str) -> ParsedFrame:
     """Read a frame. ``error_code`` is set when it cannot be read as OCPP-J."""
     try:
-        message = json.loads(text)
-    except (ValueError, TypeError):
+        message = json.loads(text, parse_constant=_no_constant)
+    except (ValueError, TypeError, RecursionError):
         return ParsedFrame(
             error_code="FormationViolation",
             error_description="Frame is not valid JSON.",
@@ -82,6 +110,17 @@ def frame_parse(text: str) -> ParsedFrame:
     message_type = message[0]
     message_id = message[1] if len(message) > 1 else None
     flags: list[str] = []
+    if _unstorable(message):
+        return ParsedFrame(
+            message_type=message_type if message_type in (2, 3, 4) else None,
+            message_id=message_id
+            if isinstance(message_id, str) and not _unstorable(message_id)
+            else None,
+            error_code="FormationViolation",
+            error_description="The frame holds a NUL character or an unpaired"
+            " surrogate.",
+            flags=["unstorable_characters"],
+        )
     if isinstance(message_id, int | float) and not isinstance(message_id, bool):
         # Some stacks send numeric ids; echo them back as they came.
         flags.append("message_id_not_string")
@@ -212,11 +251,17 @@ def as_int(value: Any, key: str, *, minimum: int | None = None) -> int:
             number = int(float(value.strip()))
         except ValueError:
             number = None
+        except OverflowError:  # "1e309" reads as infinity
+            number = OCPP_INT_MAX + 1
     if number is None:
         raise TypeConstraintViolationError(description=f"{key} must be an integer.")
     if minimum is not None and number < minimum:
         raise PropertyConstraintViolationError(
             description=f"{key} must be at least {minimum}."
+        )
+    if abs(number) > OCPP_INT_MAX:
+        raise PropertyConstraintViolationError(
+            description=f"{key} must be at most {OCPP_INT_MAX}."
         )
     return number
 
@@ -255,7 +300,10 @@ def charger_time(raw: Any, *, tz: ZoneInfo, now: datetime) -> ChargerTime:
     zone_assumed = parsed.tzinfo is None
     if zone_assumed:
         parsed = parsed.replace(tzinfo=tz)
-    value = parsed.astimezone(UTC)
+    try:
+        value = parsed.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        return ChargerTime(value=now, raw=text, flags=("timestamp_unreadable",))
     flags = ["timestamp_zone_assumed"] if zone_assumed else []
     if value < CLOCK_UNSET_BEFORE:
         return ChargerTime(

@@ -32,7 +32,9 @@ def frame_record(
         message_id=message_id[:64],
         action=action[:64],
         payload=payload,
-        raw=raw,
+        # PostgreSQL text cannot hold NUL (a binary frame may carry one): it is
+        # kept as the escape \u0000 so the rest of the frame is still stored.
+        raw=raw.replace("\x00", "\\u0000"),
         error_code=error_code[:64],
         flags=flags or [],
         created_at=at or timezone.now(),
@@ -65,8 +67,9 @@ def connection_attempt_record(
     outcome: str,
     reason: str,
 ) -> None:
+    # PostgreSQL text cannot hold NUL; an id decoded from %00 is kept escaped.
     ConnectionAttempt.objects.create(
-        identity=identity[:255],
+        identity=identity.replace("\x00", "\\u0000")[:255],
         charge_point_id=charge_point_id,
         remote_addr=remote_addr[:64],
         raw_path=raw_path[:512],

@@ -134,6 +134,8 @@ def site_overview_list() -> list[SiteOverview]:
 
 def charge_point_get(*, identity: str) -> ChargePoint:
     """The charge point with its site; raises ChargePoint.DoesNotExist."""
+    if "\x00" in identity:  # no id holds NUL; PostgreSQL cannot compare one
+        raise ChargePoint.DoesNotExist(identity)
     return ChargePoint.objects.select_related("site").get(identity=identity)
 
 

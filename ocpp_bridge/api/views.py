@@ -83,6 +83,8 @@ class ChargePointCommandView(views.APIView):
             raise exceptions.NotFound(
                 f"Unknown command {action!r}. Commands: {', '.join(sorted(ACTIONS))}."
             )
+        if "\x00" in identity:  # no id holds NUL; PostgreSQL cannot compare one
+            raise exceptions.NotFound("No ChargePoint matches the given query.")
         charge_point = get_object_or_404(ChargePoint, identity__iexact=identity)
         payload = request.data
         if not isinstance(payload, dict):

@@ -26,6 +26,8 @@ from stations.models import ChargePoint, Connector, Site, StatusEvent
 class SiteViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = SiteSerializer
     lookup_field = "code"
+    # No NUL in the URL: PostgreSQL cannot compare one (a 404, not a 500).
+    lookup_value_regex = "[^/\x00]+"
     queryset = Site.objects.annotate(
         charge_point_count=Count("charge_points")
     ).order_by("name", "id")
@@ -57,7 +59,8 @@ class ChargePointViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = ChargePointSerializer
     filterset_class = ChargePointFilterSet
     lookup_field = "identity"
-    lookup_value_regex = "[^/]+"
+    # No NUL in the URL: PostgreSQL cannot compare one (a 404, not a 500).
+    lookup_value_regex = "[^/\x00]+"
     queryset = (
         ChargePoint.objects.select_related("site")
         .prefetch_related(
