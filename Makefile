@@ -34,7 +34,7 @@ run: install
 	  ( until $(BIN)/python -c "import urllib.request as u; u.urlopen('http://$(HOST):$(PORT)/healthz', timeout=2)" 2>/dev/null; do sleep 1; done; \
 	    $(BIN)/python manage.py replay_sessions --site $(REPLAY_SITE) --speed $(REPLAY_SPEED) --url ws://$(HOST):$(PORT)/ocpp/ ) & \
 	fi; \
-	$(BIN)/daphne -b $(HOST) -p $(PORT) giu_ev.asgi:application
+	$(BIN)/daphne --websocket_connect_timeout 30 --websocket_timeout -1 -b $(HOST) -p $(PORT) giu_ev.asgi:application
 
 test: install
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest

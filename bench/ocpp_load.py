@@ -203,6 +203,8 @@ def portal_env(args) -> dict[str, str]:
             "LOG_LEVEL": "WARNING",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "CELERY_TASK_ALWAYS_EAGER": "true",
+            # Plain HTTP on 127.0.0.1: no redirect to HTTPS for the probe.
+            "SECURE_SSL_REDIRECT": "false",
         }
     )
     return env
