@@ -26,7 +26,9 @@ class ChargePointFilterSet(django_filters.FilterSet):
         fields = ["site", "status", "is_connected"]
 
 
-class ConnectorFilterSet(django_filters.FilterSet):
+class _OfAChargePoint(django_filters.FilterSet):
+    """Filters of rows that belong to a charge point: by its site or by itself."""
+
     site = django_filters.ModelChoiceFilter(
         field_name="charge_point__site",
         queryset=_sites(),
@@ -38,6 +40,9 @@ class ConnectorFilterSet(django_filters.FilterSet):
         to_field_name="identity",
         help_text="Charge point identity.",
     )
+
+
+class ConnectorFilterSet(_OfAChargePoint):
     status = django_filters.ChoiceFilter(choices=ChargePointStatus.choices)
 
     class Meta:
@@ -45,18 +50,7 @@ class ConnectorFilterSet(django_filters.FilterSet):
         fields = ["site", "charge_point", "status"]
 
 
-class StatusEventFilterSet(django_filters.FilterSet):
-    site = django_filters.ModelChoiceFilter(
-        field_name="charge_point__site",
-        queryset=_sites(),
-        to_field_name="code",
-        help_text="Site code.",
-    )
-    charge_point = django_filters.ModelChoiceFilter(
-        queryset=_charge_points(),
-        to_field_name="identity",
-        help_text="Charge point identity.",
-    )
+class StatusEventFilterSet(_OfAChargePoint):
     connector_number = django_filters.NumberFilter(
         min_value=0, max_value=2**31 - 1, help_text="0 is the charger itself."
     )
