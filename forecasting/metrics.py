@@ -1,17 +1,10 @@
 """Prometheus metrics of forecasting (served on /metrics with the rest).
 
-Labels are site codes, task names and "model"/"baseline"/"seasonal_naive":
-small fixed sets.
+The forecast error per site and task is read from the database at scrape
+time by giu_ev.collectors (giu_forecast_mae), so every web process reports it.
 """
 
 from prometheus_client import Gauge
-
-FORECAST_ROLLING_MAE = Gauge(
-    "giu_forecast_rolling_mae",
-    "Mean absolute error of the last 7 scored days of forecasts, by site, task "
-    "and source (model, baseline forecasts, seasonal naive on the same hours).",
-    ["site", "task", "source"],
-)
 
 
 def _seconds_since_retrain() -> float:

@@ -16,7 +16,6 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
-from forecasting.metrics import FORECAST_ROLLING_MAE
 from forecasting.models import (
     SITE_TASKS,
     Forecast,
@@ -110,26 +109,6 @@ def _worse_than_baseline(*, site: Site, task: str) -> tuple[bool, ModelVersion |
     return all(score.mae > score.baseline_mae for score in recent), active
 
 
-def _rolling_mae_export(*, site: Site, task: str) -> None:
-    latest = ForecastScore.objects.filter(site=site, task=task).order_by("-day").first()
-    if latest is None:
-        return
-    since = latest.day - pd.Timedelta(days=ROLLING_DAYS - 1)
-    scores = ForecastScore.objects.filter(site=site, task=task, day__gte=since)
-    totals: dict[str, list[float]] = defaultdict(lambda: [0.0, 0.0])
-    for score in scores:
-        totals[score.source][0] += score.mae * score.hours
-        totals[score.source][1] += score.hours
-        if score.baseline_mae is not None:
-            totals["seasonal_naive"][0] += score.baseline_mae * score.hours
-            totals["seasonal_naive"][1] += score.hours
-    for source, (weighted, hours) in totals.items():
-        if hours:
-            FORECAST_ROLLING_MAE.labels(site=site.code, task=task, source=source).set(
-                weighted / hours
-            )
-
-
 def forecasts_evaluate(*, site: Site) -> EvaluationSummary:
     """Fill in what happened for finished forecast hours; rescore; alert."""
     series, end = site_series(site=site)
@@ -174,7 +153,6 @@ def forecasts_evaluate(*, site: Site) -> EvaluationSummary:
 
     alerting = False
     for task in SITE_TASKS:
-        _rolling_mae_export(site=site, task=task)
         worse, active = _worse_than_baseline(site=site, task=task)
         subject = forecast_alert_subject(site=site, task=task)
         if worse:
