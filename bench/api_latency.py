@@ -177,7 +177,12 @@ def _client_thread(base, key, urls, stop_at, warm_until, out, errors, seed):
     rng = random.Random(seed)
     parts = urlsplit(base)
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    headers = {"Authorization": f"Api-Key {key}", "Connection": "keep-alive"}
+    # As the documented proxy does: TLS ends there, it says so in a header.
+    headers = {
+        "Authorization": f"Api-Key {key}",
+        "Connection": "keep-alive",
+        "X-Forwarded-Proto": "https",
+    }
     names = list(urls)
     turn = seed
     while time.monotonic() < stop_at:
