@@ -230,8 +230,9 @@ if REDIS_URL:
     CACHES = {
         "default": {
             # Django's own Redis cache, counted by django-prometheus
-            # (django_cache_get_total, hits, misses, failures).
-            "BACKEND": "django_prometheus.cache.backends.redis.NativeRedisCache",
+            # (django_cache_get_total, hits, misses, failures), sharing one
+            # redis-py client per process (giu_ev/cache.py says why).
+            "BACKEND": "giu_ev.cache.RedisCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
                 "socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S,
