@@ -1,11 +1,15 @@
 import django_filters
 
-from api_access.filters import BoundedDateFilter, UtcDateTimeFilter
+from api_access.filters import (
+    BoundedDateFilter,
+    LeanFilterSetMixin,
+    UtcDateTimeFilter,
+)
 from sessions.filters import ChargingSessionFilterSet
 from sessions.models import ChargingSession, Fleet, MeterSample, Vehicle
 
 
-class ChargingSessionApiFilterSet(ChargingSessionFilterSet):
+class ChargingSessionApiFilterSet(LeanFilterSetMixin, ChargingSessionFilterSet):
     """The session list page's filters (site, charger, token, local days) plus
     vehicle, fleet, a range of instants and activity.
 
@@ -63,7 +67,7 @@ class ChargingSessionApiFilterSet(ChargingSessionFilterSet):
         ]
 
 
-class MeterSampleFilterSet(django_filters.FilterSet):
+class MeterSampleFilterSet(LeanFilterSetMixin, django_filters.FilterSet):
     measurand = django_filters.CharFilter(
         help_text="e.g. Energy.Active.Import.Register, Power.Active.Import."
     )

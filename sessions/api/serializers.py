@@ -1,3 +1,7 @@
+from collections.abc import Iterable
+from datetime import datetime, tzinfo
+
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -143,3 +147,133 @@ class MeterSampleSerializer(serializers.ModelSerializer):
             "normalised_unit",
             "flags",
         ]
+
+
+# --- Rows for the busiest lists ------------------------------------------------------
+# A page of 50 sessions through ChargingSessionSerializer cost about 9 ms of CPU
+# (DRF calls each of 25 fields of each row separately); the same page built from
+# one values_list() query costs well under 1 ms. These functions give exactly the
+# serializers' output (a test compares them on varied rows); the serializers stay
+# the documented schema and serve single objects.
+
+
+def _datetime_text(value: datetime | None, zone: tzinfo) -> str | None:
+    """A datetime as DRF's DateTimeField writes it: ISO 8601 in the current zone."""
+    if value is None:
+        return None
+    text = value.astimezone(zone).isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+SESSION_LIST_COLUMNS = (
+    "id",
+    "charge_point__site__code",
+    "charge_point__identity",
+    "connector_number",
+    "id_tag",
+    "id_token_id",
+    "vehicle_id",
+    "vehicle__fleet_id",
+    "started_at",
+    "stopped_at",
+    "done_charging_at",
+    "energy_wh",
+    "meter_start_wh",
+    "meter_stop_wh",
+    "stop_reason",
+    "source",
+    "external_id",
+    "requested_energy_wh",
+    "requested_departure_at",
+    "is_unmatched",
+    "timestamp_zone_assumed",
+    "flags",
+)
+
+
+def session_list_rows(rows: Iterable[tuple]) -> list[dict]:
+    """Rows of ``values_list(*SESSION_LIST_COLUMNS)`` as ChargingSessionSerializer
+    would write the sessions."""
+    zone = timezone.get_current_timezone()
+    out = []
+    for (
+        pk,
+        site,
+        charge_point,
+        connector_number,
+        id_tag,
+        id_token,
+        vehicle,
+        fleet,
+        started_at,
+        stopped_at,
+        done_charging_at,
+        energy_wh,
+        meter_start_wh,
+        meter_stop_wh,
+        stop_reason,
+        source,
+        external_id,
+        requested_energy_wh,
+        requested_departure_at,
+        is_unmatched,
+        timestamp_zone_assumed,
+        flags,
+    ) in rows:
+        out.append(
+            {
+                "id": pk,
+                "site": site,
+                "charge_point": charge_point,
+                "connector_number": connector_number,
+                "id_tag": id_tag,
+                "id_token": id_token,
+                "vehicle": vehicle,
+                "fleet": fleet,
+                "started_at": _datetime_text(started_at, zone),
+                "stopped_at": _datetime_text(stopped_at, zone),
+                "done_charging_at": _datetime_text(done_charging_at, zone),
+                "duration_s": None
+                if stopped_at is None
+                else (stopped_at - started_at).total_seconds(),
+                "is_active": stopped_at is None,
+                "energy_wh": energy_wh,
+                "meter_start_wh": meter_start_wh,
+                "meter_stop_wh": meter_stop_wh,
+                "stop_reason": stop_reason,
+                "source": source,
+                "external_id": external_id,
+                "requested_energy_wh": requested_energy_wh,
+                "requested_departure_at": _datetime_text(requested_departure_at, zone),
+                "is_unmatched": is_unmatched,
+                "timestamp_zone_assumed": timestamp_zone_assumed,
+                "flags": flags,
+            }
+        )
+    return out
+
+
+METER_SAMPLE_COLUMNS = (
+    "id",
+    "timestamp",
+    "connector_number",
+    "measurand",
+    "phase",
+    "location",
+    "context",
+    "unit",
+    "raw_value",
+    "value",
+    "normalised_unit",
+    "flags",
+)
+
+
+def meter_sample_rows(rows: Iterable[dict]) -> list[dict]:
+    """Rows of ``values(*METER_SAMPLE_COLUMNS)`` (dicts: the cursor pagination
+    reads its position from them) as MeterSampleSerializer would write them.
+    New dicts: the pagination builds its next cursor from the rows afterwards."""
+    zone = timezone.get_current_timezone()
+    return [
+        {**row, "timestamp": _datetime_text(row["timestamp"], zone)} for row in rows
+    ]

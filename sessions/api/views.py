@@ -10,12 +10,16 @@ from api_access.pagination import MeterSampleCursorPagination
 from sessions import fleet_services as services
 from sessions.api.filters import ChargingSessionApiFilterSet, MeterSampleFilterSet
 from sessions.api.serializers import (
+    METER_SAMPLE_COLUMNS,
+    SESSION_LIST_COLUMNS,
     ChargingSessionSerializer,
     FleetSerializer,
     IdTokenCreateSerializer,
     IdTokenSerializer,
     MeterSampleSerializer,
     VehicleSerializer,
+    meter_sample_rows,
+    session_list_rows,
 )
 from sessions.models import ChargingSession, Fleet, IdToken, MeterSample, Vehicle
 
@@ -139,6 +143,11 @@ class ChargingSessionViewSet(viewsets.ReadOnlyModelViewSet):
         "charge_point__site", "vehicle"
     ).order_by("-started_at", "-id")
 
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        sessions = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(sessions.values_list(*SESSION_LIST_COLUMNS))
+        return self.get_paginated_response(session_list_rows(page))
+
 
 @extend_schema(
     summary="Meter samples of a session, in time order (cursor pages)",
@@ -160,3 +169,8 @@ class SessionMeterSampleList(generics.ListAPIView):
             ChargingSession.objects.only("id"), pk=self.kwargs["session_id"]
         )
         return MeterSample.objects.filter(session=session)
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        samples = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(samples.values(*METER_SAMPLE_COLUMNS))
+        return self.get_paginated_response(meter_sample_rows(page))
