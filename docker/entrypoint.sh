@@ -9,7 +9,10 @@ role="${1:-web}"
 case "$role" in
   web)
     # --proxy-headers: client address and scheme from the TLS proxy in front.
+    # Charger sockets: 30 s for a handshake (reconnect storms queue up) and no
+    # cut after Daphne's default of one day (docs/ocpp.md).
     exec daphne --bind 0.0.0.0 --port "${PORT:-8000}" --proxy-headers \
+      --websocket_connect_timeout 30 --websocket_timeout -1 \
       giu_ev.asgi:application "$@"
     ;;
   worker)

@@ -122,6 +122,16 @@ def test_each_role_starts_its_program(role, command):
     assert command in block
 
 
+def test_the_web_role_keeps_charger_sockets_as_make_run_does():
+    script = (REPO_DIR / "docker" / "entrypoint.sh").read_text()
+    makefile = (REPO_DIR / "Makefile").read_text()
+
+    web = script.split("  web)", 1)[1].split(";;", 1)[0]
+    for option in ("--websocket_connect_timeout 30", "--websocket_timeout -1"):
+        assert option in web
+        assert option in makefile
+
+
 # --- docker-compose ------------------------------------------------------------------
 
 
