@@ -10,6 +10,10 @@ REPLAY ?=
 REPLAY_SITE ?= caltech
 REPLAY_SPEED ?= 600
 HOST ?= 127.0.0.1
+# Largest WebSocket message a charger may send, in bytes (docs/ocpp.md). Daphne's
+# own 1 MiB drops a charger whose StopTransaction carries a day of one-minute
+# energy, power and current samples (1.5 MB); 8 MiB holds a weekend's (4.2 MiB).
+OCPP_MAX_MESSAGE_BYTES ?= 8388608
 # Tests run on the database production uses; point elsewhere with DATABASE_URL=...
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/test
 
@@ -34,7 +38,10 @@ run: install
 	  ( until $(BIN)/python -c "import urllib.request as u; u.urlopen('http://$(HOST):$(PORT)/healthz', timeout=2)" 2>/dev/null; do sleep 1; done; \
 	    $(BIN)/python manage.py replay_sessions --site $(REPLAY_SITE) --speed $(REPLAY_SPEED) --url ws://$(HOST):$(PORT)/ocpp/ ) & \
 	fi; \
-	$(BIN)/daphne --websocket_connect_timeout 30 --websocket_timeout -1 -b $(HOST) -p $(PORT) giu_ev.asgi:application
+	$(BIN)/daphne --websocket_connect_timeout 30 --websocket_timeout -1 \
+	  --websocket-max-message-size $(OCPP_MAX_MESSAGE_BYTES) \
+	  --websocket-max-frame-size $(OCPP_MAX_MESSAGE_BYTES) \
+	  -b $(HOST) -p $(PORT) giu_ev.asgi:application
 
 test: install
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} $(BIN)/pytest

@@ -9,7 +9,15 @@ role="${1:-web}"
 case "$role" in
   web)
     # --proxy-headers: client address and scheme from the TLS proxy in front.
+    # Charger sockets: 30 s for a handshake (reconnect storms queue up), no
+    # cut after Daphne's default of one day, and messages up to
+    # OCPP_MAX_MESSAGE_BYTES (8 MiB; Daphne's own 1 MiB drops a charger whose
+    # StopTransaction carries a long transactionData). docs/ocpp.md.
+    max_message="${OCPP_MAX_MESSAGE_BYTES:-8388608}"
     exec daphne --bind 0.0.0.0 --port "${PORT:-8000}" --proxy-headers \
+      --websocket_connect_timeout 30 --websocket_timeout -1 \
+      --websocket-max-message-size "$max_message" \
+      --websocket-max-frame-size "$max_message" \
       giu_ev.asgi:application "$@"
     ;;
   worker)

@@ -97,13 +97,17 @@ class RemoteCommandAdmin(admin.ModelAdmin):
         "outcome",
         "error_code",
         "latency_ms",
-        "requested_by",
+        "requester",
     )
     list_filter = ("outcome", "action")
     search_fields = ("charge_point__identity", "message_id")
-    list_select_related = ("charge_point", "requested_by")
+    list_select_related = ("charge_point", "requested_by", "requested_by_api_key")
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in RemoteCommand._meta.fields]
+
+    @admin.display(description="requested by")
+    def requester(self, obj: RemoteCommand) -> str:
+        return obj.requester or "-"
 
     def has_add_permission(self, request):
         return False

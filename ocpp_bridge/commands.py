@@ -218,16 +218,21 @@ async def command_send_async(
     action: str,
     payload: dict,
     requested_by=None,
+    requested_by_api_key=None,
     timeout_s: float | None = None,
 ) -> CommandResult:
-    """Send one OCPP 1.6 command to a charger and return what happened."""
+    """Send one OCPP 1.6 command to a charger and return what happened.
+
+    ``requested_by`` is the user who asked, ``requested_by_api_key`` the API
+    key of a script; the command is recorded with them.
+    """
     timeout_s = timeout_s or settings.OCPP_COMMAND_TIMEOUT_S
-    requested_by_id = getattr(requested_by, "pk", None)
     command = await run_db(command_create)(
         charge_point_id=charge_point.pk,
         action=action[:64],
         payload=payload if isinstance(payload, dict) else {"_": payload},
-        requested_by_id=requested_by_id,
+        requested_by_id=getattr(requested_by, "pk", None),
+        requested_by_api_key_id=getattr(requested_by_api_key, "pk", None),
     )
 
     problem = _payload_problem(action, payload)
@@ -319,6 +324,7 @@ def command_send(
     action: str,
     payload: dict,
     requested_by=None,
+    requested_by_api_key=None,
     timeout_s: float | None = None,
 ) -> CommandResult:
     """Synchronous twin of :func:`command_send_async` (views, admin, API).
@@ -332,6 +338,7 @@ def command_send(
         action=action,
         payload=payload,
         requested_by=requested_by,
+        requested_by_api_key=requested_by_api_key,
         timeout_s=timeout_s,
     )
 

@@ -283,6 +283,19 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             CALL_ERRORS.labels(
                 direction="received", code=_code_label(parsed.error_code_received)
             ).inc()
+        if (
+            parsed.message_type in (3, 4)
+            and parsed.message_id not in self.cp.pending_actions
+        ):
+            # Late (after its command timed out) or for an id never sent. It is
+            # stored above; handed to the package it would wait in the answer
+            # queue and be logged as an error when the next command runs.
+            logger.warning(
+                "Answer %s from the charger has no call waiting for it; stored only",
+                parsed.message_id_text[:36],
+                extra={"charge_point": self.identity},
+            )
+            return
 
         if parsed.message_type == 2:
             self.cp.inbound[parsed.message_id] = Inbound(

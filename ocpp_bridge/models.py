@@ -80,12 +80,23 @@ class RemoteCommand(models.Model):
     action = models.CharField(max_length=64)
     payload = models.JSONField(default=dict, blank=True)
     message_id = models.CharField(max_length=64, blank=True)
+    # Who asked: a staff or operator user (admin, station page, API with a
+    # session), or the API key of a script. Keys are revoked, not deleted, so
+    # the key stays on its commands; were one deleted, the field empties.
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
+    )
+    requested_by_api_key = models.ForeignKey(
+        "api_access.ApiKey",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name="requested by API key",
     )
     outcome = models.CharField(
         max_length=16, choices=CommandOutcome.choices, default=CommandOutcome.PENDING
@@ -104,6 +115,16 @@ class RemoteCommand(models.Model):
 
     def __str__(self) -> str:
         return f"{self.action} to {self.charge_point_id}: {self.outcome}"
+
+    @property
+    def requester(self) -> str:
+        """Who asked, for lists: the user's name or the API key's, else empty."""
+        if self.requested_by_id is not None:
+            return str(self.requested_by)
+        if self.requested_by_api_key_id is not None:
+            key = self.requested_by_api_key
+            return f"API key {key.name} ({key.prefix})"
+        return ""
 
 
 class ConnectionAttempt(models.Model):

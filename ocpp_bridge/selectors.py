@@ -42,6 +42,6 @@ def command_list_recent(
 ) -> list[RemoteCommand]:
     return list(
         RemoteCommand.objects.filter(charge_point=charge_point)
-        .select_related("requested_by")
+        .select_related("requested_by", "requested_by_api_key")
         .order_by("-created_at")[:limit]
     )

@@ -80,13 +80,19 @@ def connection_attempt_record(
 
 
 def command_create(
-    *, charge_point_id: int, action: str, payload: dict, requested_by_id=None
+    *,
+    charge_point_id: int,
+    action: str,
+    payload: dict,
+    requested_by_id: int | None = None,
+    requested_by_api_key_id: str | None = None,
 ) -> RemoteCommand:
     return RemoteCommand.objects.create(
         charge_point_id=charge_point_id,
         action=action,
         payload=payload,
         requested_by_id=requested_by_id,
+        requested_by_api_key_id=requested_by_api_key_id,
     )
 
 

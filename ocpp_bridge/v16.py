@@ -18,12 +18,14 @@ from zoneinfo import ZoneInfo
 
 from channels.db import database_sync_to_async
 from django.utils import timezone
+from ocpp.charge_point import LOGGER as PACKAGE_LOGGER
 from ocpp.messages import Call, MessageType
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
 from ocpp.v16.datatypes import IdTagInfo
 from ocpp.v16.enums import Action, ChargePointErrorCode
 
+from ocpp_bridge.package_log import PackageLog
 from ocpp_bridge.parsing import (
     as_int,
     as_text,
@@ -83,7 +85,11 @@ class CentralSystem16(ChargePoint):
         time_zone: str,
         publish: Callable[[dict], Awaitable[None]] | None = None,
     ):
-        super().__init__(identity, connection)
+        super().__init__(
+            identity,
+            connection,
+            logger=PackageLog(PACKAGE_LOGGER, charge_point=identity),
+        )
         self.charge_point_id = charge_point_id
         self.tz = ZoneInfo(time_zone)
         self.inbound: dict[Any, Inbound] = {}

@@ -14,6 +14,7 @@ from rest_framework import exceptions, views
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api_access.models import ApiKey
 from api_access.responses import error_body
 from ocpp_bridge.api.schemas import ocpp16_schema
 from ocpp_bridge.commands import ACTIONS, CommandResult, command_send
@@ -92,12 +93,15 @@ class ChargePointCommandView(views.APIView):
                 {"non_field_errors": ["The body must be a JSON object (the payload)."]}
             )
 
+        # A staff session is a user; a script's API key is the request's auth.
         user = request.user if getattr(request.user, "pk", None) else None
+        api_key = request.auth if isinstance(request.auth, ApiKey) else None
         result = command_send(
             charge_point=charge_point,
             action=action,
             payload=dict(payload),
             requested_by=user,
+            requested_by_api_key=api_key,
         )
 
         logger.info(

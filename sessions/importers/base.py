@@ -9,6 +9,7 @@ the database, so they can be tested and timed on their own.
 import csv
 import gzip
 import io
+import itertools
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -193,51 +194,85 @@ class CsvRow:
     values: dict[str, str]
 
 
+# Said of a row whose quoted field is not closed on its own line. None of the
+# data sets read here has a free-text column, so a line break inside a field is
+# never meant: it is a stray quote, and reading on would swallow the rows after.
+UNTERMINATED_QUOTE = (
+    'unterminated quote: a field opens with " and is not closed on this line; '
+    "the row is skipped and the next line is read as a new row"
+)
+# What the csv module (strict) says at the end of the text inside a quoted field.
+_CSV_END_IN_QUOTES = "unexpected end of data"
+
+
 def csv_rows(
     text: str, *, required: tuple[str, ...], delimiter: str = ","
 ) -> tuple[int, Iterator[CsvRow | RowError]]:
     """Rows of a CSV text as dicts, each with the line it starts on.
 
     Returns the number of data lines (for a progress bar) and the row iterator.
-    Rows with the wrong number of fields come out as ``RowError`` (file name
-    filled in by the caller). A header without the required columns makes the
-    file unreadable.
+    Rows with the wrong number of fields, bad quoting or a quote left open come
+    out as ``RowError`` (file name filled in by the caller). A row is one line:
+    a quoted field that runs past the end of its line is reported as an
+    unterminated quote and reading starts again on the next line, so one stray
+    quote costs one row, not the rest of the file. A header without the
+    required columns makes the file unreadable.
     """
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    # The lines as the csv module splits them (\n, \r\n or \r), kept so that
+    # reading can start again after a row that ran over several of them.
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     try:
         header = [name.strip() for name in next(reader)]
     except StopIteration:
         raise FileUnreadable("the file is empty") from None
     except csv.Error as exc:
         raise FileUnreadable(f"the header cannot be read: {exc}") from exc
+    if reader.line_num > 1:
+        raise FileUnreadable(f"the header cannot be read: {UNTERMINATED_QUOTE}")
     missing = [name for name in required if name not in header]
     if missing:
         raise FileUnreadable(f"columns missing: {', '.join(missing)}")
     total = max(text.count("\n") - 1, 0)
 
     def rows() -> Iterator[CsvRow | RowError]:
-        previous_end = reader.line_num
+        current, offset = reader, 0  # offset: lines before the current reader
         while True:
-            start = previous_end + 1
+            start = offset + current.line_num  # index of the row's first line
+            error = ""
             try:
-                values = next(reader)
+                values = next(current)
             except StopIteration:
                 return
             except csv.Error as exc:
-                previous_end = reader.line_num
-                yield RowError("", start, f"not valid CSV: {exc}")
+                error = str(exc)
+            if offset + current.line_num - start > 1:
+                yield RowError("", start + 1, UNTERMINATED_QUOTE)
+                offset = start + 1
+                current = csv.reader(
+                    itertools.islice(lines, offset, None),
+                    delimiter=delimiter,
+                    strict=True,
+                )
                 continue
-            previous_end = reader.line_num
+            if error:
+                reason = (
+                    UNTERMINATED_QUOTE
+                    if error == _CSV_END_IN_QUOTES
+                    else f"not valid CSV: {error}"
+                )
+                yield RowError("", start + 1, reason)
+                continue
             if not values or values == [""]:
                 continue
             if len(values) != len(header):
                 yield RowError(
                     "",
-                    start,
+                    start + 1,
                     f"expected {len(header)} fields, found {len(values)}",
                 )
                 continue
-            yield CsvRow(start, dict(zip(header, values, strict=True)))
+            yield CsvRow(start + 1, dict(zip(header, values, strict=True)))
 
     return total, rows()
 

@@ -186,3 +186,29 @@ def test_a_payload_outside_the_ocpp_schema_is_400_from_the_real_service(
     assert response.status_code == 400
     assert response.json()["code"] == "invalid"
     assert "transactionId" in response.json()["reason"]
+
+
+def test_a_command_sent_with_an_api_key_is_recorded_with_that_key(
+    read_write_api, read_write_key, charge_point, staff_client, transactional_db
+):
+    # The real command service: the charger is not connected, so the command
+    # is recorded and refused at once (409) without waiting for an answer.
+    response = read_write_api.post(STOP_URL, {"transactionId": 7}, format="json")
+
+    assert response.status_code == 409
+    command = RemoteCommand.objects.get(pk=response.json()["command_id"])
+    assert command.requested_by_api_key == read_write_key[0]
+    assert command.requested_by is None
+    listing = staff_client.get("/admin/ocpp_bridge/remotecommand/")
+    assert "API key automation" in listing.content.decode()
+
+
+def test_a_command_sent_from_a_staff_session_is_recorded_with_the_user(
+    staff_api, staff_user, charge_point, transactional_db
+):
+    response = staff_api.post(STOP_URL, {"transactionId": 7}, format="json")
+
+    assert response.status_code == 409
+    command = RemoteCommand.objects.get(pk=response.json()["command_id"])
+    assert command.requested_by == staff_user
+    assert command.requested_by_api_key is None

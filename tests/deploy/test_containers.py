@@ -122,6 +122,35 @@ def test_each_role_starts_its_program(role, command):
     assert command in block
 
 
+def test_make_run_the_container_and_k8s_allow_chargers_the_same_message_size():
+    script = (REPO_DIR / "docker" / "entrypoint.sh").read_text()
+    makefile = (REPO_DIR / "Makefile").read_text()
+    config = k8s_documents()[("ConfigMap", "giu-ev-config")]["data"]
+
+    make_default = re.search(r"^OCPP_MAX_MESSAGE_BYTES \?= (\d+)$", makefile, re.M)
+    container_default = re.search(r"OCPP_MAX_MESSAGE_BYTES:-(\d+)", script)
+    assert make_default and container_default
+    sizes = {
+        make_default.group(1),
+        container_default.group(1),
+        config["OCPP_MAX_MESSAGE_BYTES"],
+    }
+    assert sizes == {"8388608"}  # 8 MiB, docs/ocpp.md
+    for option in ("--websocket-max-message-size", "--websocket-max-frame-size"):
+        assert option in script.split("  web)", 1)[1].split(";;", 1)[0]
+        assert f"{option} $(OCPP_MAX_MESSAGE_BYTES)" in makefile
+
+
+def test_the_web_role_keeps_charger_sockets_as_make_run_does():
+    script = (REPO_DIR / "docker" / "entrypoint.sh").read_text()
+    makefile = (REPO_DIR / "Makefile").read_text()
+
+    web = script.split("  web)", 1)[1].split(";;", 1)[0]
+    for option in ("--websocket_connect_timeout 30", "--websocket_timeout -1"):
+        assert option in web
+        assert option in makefile
+
+
 # --- docker-compose ------------------------------------------------------------------
 
 

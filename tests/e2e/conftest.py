@@ -51,12 +51,24 @@ def _free_port() -> int:
 
 
 class DaphneServer:
-    """One `daphne giu_ev.asgi:application` child process on a free port."""
+    """One `daphne giu_ev.asgi:application` child process on a free port.
 
-    def __init__(self, *, name: str, env: dict[str, str], log_dir: Path) -> None:
+    With ``entrypoint`` it is started as the container's web role starts it
+    (`docker/entrypoint.sh web`, with that role's options; it binds 0.0.0.0).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        env: dict[str, str],
+        log_dir: Path,
+        entrypoint: bool = False,
+    ) -> None:
         self.name = name
         self.env = env
         self.log_path = log_dir / f"daphne-{name}.log"
+        self.entrypoint = entrypoint
         self.port = 0
         self.proc: subprocess.Popen | None = None
 
@@ -73,17 +85,11 @@ class DaphneServer:
         for _ in range(3):
             self.port = _free_port()
             log = self.log_path.open("ab")
+            command, env = self._command()
             self.proc = subprocess.Popen(
-                [
-                    str(Path(sys.executable).parent / "daphne"),
-                    "-b",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "giu_ev.asgi:application",
-                ],
+                command,
                 cwd=REPO_DIR,
-                env=self.env,
+                env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
@@ -92,6 +98,18 @@ class DaphneServer:
                 return
             self.stop()
         raise RuntimeError(f"Daphne {self.name} did not start:\n{self.log_tail()}")
+
+    def _command(self) -> tuple[list[str], dict[str, str]]:
+        bin_dir = Path(sys.executable).parent
+        if self.entrypoint:
+            env = {
+                **self.env,
+                "PORT": str(self.port),
+                "PATH": f"{bin_dir}{os.pathsep}{self.env.get('PATH', '')}",
+            }
+            return ["sh", str(REPO_DIR / "docker" / "entrypoint.sh"), "web"], env
+        command = [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(self.port)]
+        return [*command, "giu_ev.asgi:application"], self.env
 
     def _wait_ready(self) -> bool:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -236,6 +254,17 @@ def daphne_server(e2e_services, tmp_path_factory) -> Iterator[DaphneServer]:
 def second_daphne_server(e2e_services, tmp_path) -> Iterator[DaphneServer]:
     """Another process with the same DB and Redis, for cross-process commands."""
     server = DaphneServer(name="b", env=e2e_services, log_dir=tmp_path)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def container_web_server(e2e_services, tmp_path) -> Iterator[DaphneServer]:
+    """The web role of docker/entrypoint.sh, as a container runs it."""
+    server = DaphneServer(
+        name="web", env=e2e_services, log_dir=tmp_path, entrypoint=True
+    )
     server.start()
     yield server
     server.stop()

@@ -1,6 +1,7 @@
 """Remote commands: every action's round trip, CallError, timeout, not connected."""
 
 import asyncio
+import logging
 import time
 
 import pytest
@@ -187,6 +188,38 @@ async def test_a_silent_charger_times_out(charger_cp, connect):
     assert command.outcome == "timeout" and command.finished_at is not None
     assert await db(Alert.objects.filter(kind=AlertKind.COMMAND_FAILED).exists)()
     assert beat[0] == 3  # the late answer did not confuse the connection
+
+
+async def test_a_late_answer_is_stored_and_the_next_command_is_not_confused(
+    charger_cp, connect, caplog
+):
+    charger = await connect()
+    charge_point = await db(ChargePoint.objects.get)(identity="CP-1")
+    timed_out = await command_send_async(
+        charge_point=charge_point, action="ClearCache", payload={}, timeout_s=0.5
+    )
+    late_call = await charger.receive_json_from(timeout=1)
+
+    with caplog.at_level(logging.WARNING):
+        await charger.send_json_to([3, late_call[1], {"status": "Accepted"}])
+        sending = asyncio.create_task(
+            command_send_async(
+                charge_point=charge_point, action="GetLocalListVersion", payload={}
+            )
+        )
+        await answer_next(charger, {"listVersion": 4})
+        result = await sending
+    await charger.disconnect()
+
+    assert timed_out.outcome == "timeout"
+    assert (result.outcome, result.response) == ("answered", {"listVersion": 4})
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    late = [r for r in caplog.records if "no call waiting" in r.getMessage()]
+    assert [(r.levelname, r.charge_point) for r in late] == [("WARNING", "CP-1")]
+    stored = await db(
+        Frame.objects.filter(direction="in", message_id=late_call[1]).count
+    )()
+    assert stored == 1
 
 
 async def test_one_call_at_a_time_goes_to_a_charger(charger_cp, connect):

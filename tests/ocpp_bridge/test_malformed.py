@@ -1,6 +1,8 @@
 """Frames that cannot be read get the CallError OCPP-J names; the socket stays."""
 
 import json
+import logging
+import traceback
 
 from channels.db import database_sync_to_async as db
 
@@ -113,3 +115,62 @@ async def test_a_failing_handler_answers_internal_error_and_keeps_the_frame(
     assert reply[0] == 4 and reply[2] == "InternalError"
     assert status[0] == 3
     assert await db(Frame.objects.filter(action="Heartbeat", direction="in").exists)()
+
+
+def _traceback(record: logging.LogRecord) -> str:
+    if record.exc_info:
+        return "".join(traceback.format_exception(*record.exc_info))
+    return record.exc_text or ""
+
+
+async def test_a_refused_frame_is_one_warning_about_its_charger_not_a_traceback(
+    charger_cp, connect, caplog
+):
+    charger = await connect()
+
+    with caplog.at_level(logging.WARNING):
+        for text, _, _ in UNREADABLE:
+            await charger.raw(text)
+        still = await charger.call("Heartbeat", {})
+    await charger.disconnect()
+
+    assert still[0] == 3
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+    assert [r for r in caplog.records if _traceback(r)] == []
+    refusals = [r for r in caplog.records if r.getMessage().startswith("Refused")]
+    # The CALLs that reached a handler (m8 to m12); the consumer answers the
+    # frames it cannot even split into a CALL without going through the package.
+    assert [r.getMessage() for r in refusals] == [
+        "Refused FlyToTheMoon m8 from the charger with NotSupported: Requested "
+        "Action is not known by receiver",
+        "Refused Reset m9 from the charger with NotImplemented: Request Action "
+        "is recognized but not supported by the receiver",
+        "Refused Authorize m10 from the charger with ProtocolError: idTag is required.",
+        "Refused StartTransaction m11 from the charger with "
+        "TypeConstraintViolation: connectorId must be an integer.",
+        "Refused StatusNotification m12 from the charger with "
+        "PropertyConstraintViolation: connectorId must be at least 0.",
+    ]
+    assert {(r.levelname, r.charge_point) for r in refusals} == {("WARNING", "CP-1")}
+
+
+async def test_a_fault_in_our_own_handler_is_still_an_error_with_its_traceback(
+    charger_cp, connect, monkeypatch, caplog
+):
+    from stations import services
+
+    def broken(**kwargs):
+        raise RuntimeError("database went away")
+
+    monkeypatch.setattr(services, "charge_point_heartbeat", broken)
+    charger = await connect()
+
+    with caplog.at_level(logging.WARNING):
+        reply = await charger.call("Heartbeat", {})
+    await charger.disconnect()
+
+    assert reply[2] == "InternalError"
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(errors) == 1
+    assert errors[0].charge_point == "CP-1"
+    assert "RuntimeError: database went away" in _traceback(errors[0])

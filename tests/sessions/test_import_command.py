@@ -79,6 +79,48 @@ def test_a_broken_row_is_reported_with_file_and_line_and_the_rest_loads(tmp_path
     assert "rejected 2" in run.stdout
 
 
+@pytest.mark.parametrize(
+    "later_quote", [False, True], ids=["no-later-quote", "later-quote"]
+)
+def test_an_unterminated_quote_spoils_only_its_own_row(tmp_path, later_quote):
+    lines = _lines_gz(CALTECH_2020)
+    header = lines[0].split(",")
+    station = header.index("station_id")
+    fields = next(csv.reader([lines[99]]))
+    lines[99] = ",".join(
+        [*fields[:station], '"' + fields[station], *fields[station + 1 :]]
+    )
+    if later_quote:
+        # A well-quoted field further down would close the stray quote and make
+        # the swallowed text look like one row of the right width.
+        fields = next(csv.reader([lines[499]]))
+        lines[499] = ",".join(f'"{value}"' for value in fields)
+    path = tmp_path / "caltech" / CALTECH_2020.name
+    _write_gz(path, lines)
+
+    run = import_run(path)
+
+    assert f"{path}:100: unterminated quote" in run.stderr
+    data_rows = len(lines) - 1
+    assert ChargingSession.objects.count() == data_rows - 1
+    assert f"read {data_rows}, created {data_rows - 1}, updated 0" in run.stdout
+    assert "rejected 1" in run.stdout
+
+
+def test_an_unterminated_quote_on_the_last_line_is_reported(tmp_path):
+    lines = _lines_gz(CALTECH_2020)[:11]
+    # A stray quote before the last field: read loosely, the row would pass.
+    head, claimed = lines[10].rsplit(",", 1)
+    lines[10] = f'{head},"{claimed}'
+    path = tmp_path / "caltech" / CALTECH_2020.name
+    _write_gz(path, lines)
+
+    run = import_run(path)
+
+    assert f"{path}:11: unterminated quote" in run.stderr
+    assert ChargingSession.objects.count() == 9
+
+
 def test_a_broken_json_item_is_reported_with_its_line(tmp_path):
     items = json_items(ACN_JSON_FILES[0])[:20]
     items[5]["connectionTime"] = "soon"
