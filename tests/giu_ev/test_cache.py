@@ -41,3 +41,26 @@ def test_threads_share_one_client_and_a_few_connections():
     pool = cache._cache._get_connection_pool(write=False)
     assert len(pool._available_connections) + len(pool._in_use_connections) <= 8
     cache.delete("shared")
+
+
+def test_incr_of_a_missing_key_is_an_error_and_creates_nothing():
+    cache = production_cache()
+    cache.delete("gone")
+
+    try:
+        cache.incr("gone")
+    except ValueError:
+        pass
+    else:
+        raise AssertionError("incr of a missing key must raise ValueError")
+    assert cache.get("gone") is None
+
+
+def test_incr_keeps_the_expiry_of_the_counter():
+    cache = production_cache()
+    cache.add("window", 1, 30)
+
+    assert cache.incr("window", 5) == 6
+    client = cache._cache.get_client()
+    assert 0 < client.ttl(cache.make_key("window")) <= 30
+    cache.delete("window")
