@@ -130,23 +130,26 @@ class ChargingSessionSerializer(serializers.ModelSerializer):
         return None if duration is None else duration.total_seconds()
 
 
+METER_SAMPLE_COLUMNS = (
+    "id",
+    "timestamp",
+    "connector_number",
+    "measurand",
+    "phase",
+    "location",
+    "context",
+    "unit",
+    "raw_value",
+    "value",
+    "normalised_unit",
+    "flags",
+)
+
+
 class MeterSampleSerializer(serializers.ModelSerializer):
     class Meta:
         model = MeterSample
-        fields = [
-            "id",
-            "timestamp",
-            "connector_number",
-            "measurand",
-            "phase",
-            "location",
-            "context",
-            "unit",
-            "raw_value",
-            "value",
-            "normalised_unit",
-            "flags",
-        ]
+        fields = list(METER_SAMPLE_COLUMNS)
 
 
 # --- Rows for the busiest lists ------------------------------------------------------
@@ -251,22 +254,6 @@ def session_list_rows(rows: Iterable[tuple]) -> list[dict]:
             }
         )
     return out
-
-
-METER_SAMPLE_COLUMNS = (
-    "id",
-    "timestamp",
-    "connector_number",
-    "measurand",
-    "phase",
-    "location",
-    "context",
-    "unit",
-    "raw_value",
-    "value",
-    "normalised_unit",
-    "flags",
-)
 
 
 def meter_sample_rows(rows: Iterable[dict]) -> list[dict]:

@@ -176,6 +176,32 @@ class OcppRpcCharger:
         summaries = [e for e in self.events if e["event"] == "summary"]
         return summaries[-1] if summaries else None
 
+    def start_transaction(
+        self, *, id_tag: str, meter_start_wh: int, connector_id: int = 1
+    ) -> dict:
+        return self.call(
+            "StartTransaction",
+            {
+                "connectorId": connector_id,
+                "idTag": id_tag,
+                "meterStart": meter_start_wh,
+                "timestamp": now_z(),
+            },
+        )
+
+    def stop_transaction(
+        self, *, transaction_id: int, meter_stop_wh: int, reason: str
+    ) -> dict:
+        return self.call(
+            "StopTransaction",
+            {
+                "transactionId": transaction_id,
+                "meterStop": meter_stop_wh,
+                "timestamp": now_z(),
+                "reason": reason,
+            },
+        )
+
     def boot(self) -> dict:
         return self.call(
             "BootNotification",

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from tests.e2e.clients import now_z
 from tests.e2e.conftest import E2E_ID_TAG, wait_until
 
 pytestmark = pytest.mark.integration
@@ -111,15 +110,7 @@ def test_a_script_lists_today_stops_one_and_reads_forecast_and_insights(
     charge_point, charger = make_charger("E2E-SCRIPT-1")
     assert charger.connect()["ok"]
     assert charger.boot()["status"] == "Accepted"
-    started = charger.call(
-        "StartTransaction",
-        {
-            "connectorId": 1,
-            "idTag": E2E_ID_TAG,
-            "meterStart": 1000,
-            "timestamp": now_z(),
-        },
-    )
+    started = charger.start_transaction(id_tag=E2E_ID_TAG, meter_start_wh=1000)
     transaction_id = started["transactionId"]
     assert started["idTagInfo"]["status"] == "Accepted"
 
@@ -145,14 +136,8 @@ def test_a_script_lists_today_stops_one_and_reads_forecast_and_insights(
     assert body["response"] == {"status": "Accepted"}
     received = charger.wait_for_call("RemoteStopTransaction")
     assert received["params"] == {"transactionId": transaction_id}
-    charger.call(
-        "StopTransaction",
-        {
-            "transactionId": transaction_id,
-            "meterStop": 8500,
-            "timestamp": now_z(),
-            "reason": "Remote",
-        },
+    charger.stop_transaction(
+        transaction_id=transaction_id, meter_stop_wh=8500, reason="Remote"
     )
     stopped = wait_until(
         lambda: (

@@ -256,14 +256,8 @@ def test_remote_stop_from_the_station_page_button_stops_the_session(
     remote_stop = charger.wait_for_call("RemoteStopTransaction")
     assert remote_stop["params"] == {"transactionId": transaction_id}
     # What a charger does next (OCPP 1.6 §5.12): stop, with reason Remote.
-    charger.call(
-        "StopTransaction",
-        {
-            "transactionId": transaction_id,
-            "meterStop": 2500,
-            "timestamp": now_z(),
-            "reason": "Remote",
-        },
+    charger.stop_transaction(
+        transaction_id=transaction_id, meter_stop_wh=2500, reason="Remote"
     )
     session = ChargingSession.objects.get(pk=transaction_id)
     assert session.stopped_at is not None

@@ -58,15 +58,7 @@ def run_full_transaction(charger) -> int:
     # idTags match without regard to case (OCPP 1.6 IdToken is case-insensitive).
     authorized = charger.call("Authorize", {"idTag": E2E_ID_TAG.lower()})
     assert authorized["idTagInfo"]["status"] == "Accepted"
-    started = charger.call(
-        "StartTransaction",
-        {
-            "connectorId": 1,
-            "idTag": E2E_ID_TAG,
-            "meterStart": 1000,
-            "timestamp": now_z(),
-        },
-    )
+    started = charger.start_transaction(id_tag=E2E_ID_TAG, meter_start_wh=1000)
     assert started["idTagInfo"]["status"] == "Accepted"
     transaction_id = started["transactionId"]
     charger.call(
