@@ -203,6 +203,11 @@ def on_starting(server) -> None:
     server.log.info("Worker metrics are summed in %s", path)
 
 
+def post_worker_init(worker) -> None:
+    """The worker has loaded Django (seconds of CPU each): it takes requests now."""
+    worker.log.info("Worker ready (pid: %s)", worker.pid)
+
+
 def child_exit(server, worker) -> None:
     """A worker is gone (ended, killed at its timeout, or replaced).
 

@@ -110,6 +110,10 @@ def test_the_entrypoint_runs_a_management_command():
     ("role", "command"),
     [
         ("web", "exec daphne --bind 0.0.0.0 --port"),
+        (
+            "http",
+            "exec gunicorn --config deploy/gunicorn.conf.py giu_ev.wsgi:application",
+        ),
         ("worker", "exec celery --app giu_ev worker"),
         ("beat", "exec celery --app giu_ev beat"),
         ("migrate", "exec python manage.py migrate --noinput"),
