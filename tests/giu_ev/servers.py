@@ -105,16 +105,24 @@ def celery_worker(*, redis_url: str, database_url: str, queue: str, tmp: Path):
 
 
 @contextmanager
-def http_server(*, database_url: str, tmp: Path, workers: int = 2):
+def http_server(
+    *,
+    database_url: str,
+    tmp: Path,
+    workers: int = 2,
+    extra_env: dict[str, str] | None = None,
+):
     """docker/entrypoint.sh http: gunicorn with deploy/gunicorn.conf.py.
 
     Yields (the gunicorn master process, its port, the metrics folder) once
-    every worker answers.
+    every worker has loaded Django. Without REDIS_URL in ``extra_env`` the
+    workers run embedded (in-memory channel layer and cache).
     """
     metrics_dir = tmp / "prometheus-http"
     port = free_port()
+    skip = {"DATABASE_TEST_NAME", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"}
     env = {
-        **{k: v for k, v in os.environ.items() if k != "DATABASE_TEST_NAME"},
+        **{k: v for k, v in os.environ.items() if k not in skip},
         "DATABASE_URL": database_url,
         "PORT": str(port),
         "HTTP_WORKERS": str(workers),
@@ -122,8 +130,10 @@ def http_server(*, database_url: str, tmp: Path, workers: int = 2):
         "ALLOWED_HOSTS": "127.0.0.1",
         "GIU_VAR_DIR": str(tmp / "var"),
         "LOG_FORMAT": "text",
+        **(extra_env or {}),
+        # "Worker ready" (deploy/gunicorn.conf.py) is an INFO line.
+        "LOG_LEVEL": "INFO",
     }
-    env.pop("REDIS_URL", None)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     log = (tmp / "http.log").open("w")
     process = subprocess.Popen(
