@@ -92,7 +92,10 @@ preload_app = False
 # An API or admin remote command waits up to OCPP_COMMAND_TIMEOUT_S (30 s) for
 # the charger's answer; the worker must outlive that wait with room to write
 # the answer, or the master kills it mid-request: 60 s at the default.
-_command_timeout_s = float(os.environ.get("OCPP_COMMAND_TIMEOUT_S", "") or 30)
+try:
+    _command_timeout_s = float(os.environ.get("OCPP_COMMAND_TIMEOUT_S", "") or 30)
+except ValueError:
+    raise ValueError("OCPP_COMMAND_TIMEOUT_S is not a number of seconds") from None
 timeout = _env_int("GUNICORN_TIMEOUT", max(60, math.ceil(_command_timeout_s) + 30))
 # On SIGTERM a worker finishes its request (a command: up to 30 s) before it
 # exits; the pod's terminationGracePeriodSeconds (45) is longer than this.

@@ -111,6 +111,8 @@ def test_the_environment_sets_port_workers_and_threads(gunicorn_config):
         ),
         ({"GUNICORN_THREADS": "8"}, "GUNICORN_THREADS needs GUNICORN_WORKER_CLASS"),
         ({"GUNICORN_ACCESS_LOG": "maybe"}, "GUNICORN_ACCESS_LOG='maybe'"),
+        ({"OCPP_COMMAND_TIMEOUT_S": "soon"}, "OCPP_COMMAND_TIMEOUT_S is not a"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml'"),
     ],
 )
 def test_a_bad_value_stops_the_start_naming_the_variable(
