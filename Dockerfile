@@ -1,9 +1,10 @@
 # syntax=docker/dockerfile:1
-# GIU EV: one image, three roles chosen by the command (docker/entrypoint.sh):
-#   web     Daphne (HTTP + OCPP WebSocket) on $PORT (8000)
+# GIU EV: one image, its roles chosen by the command (docker/entrypoint.sh):
+#   http    gunicorn (pages, admin, API; deploy/gunicorn.conf.py) on $PORT (8000)
+#   web     Daphne (OCPP and live-page WebSockets; HTTP too when run alone) on $PORT
 #   worker  Celery worker, its metrics on $WORKER_METRICS_PORT (9808)
 #   beat    Celery beat (run exactly one)
-#   migrate python manage.py migrate, run once before web starts
+#   migrate python manage.py migrate, run once before web and http start
 # Build: docker build -t giu-ev .
 
 ARG PYTHON_VERSION=3.11
@@ -57,8 +58,8 @@ RUN SECRET_KEY=collectstatic-only DATABASE_URL=sqlite:////tmp/build.sqlite3 \
 
 USER 10001:10001
 EXPOSE 8000 9808
-# Liveness of the web role; compose and the k8s manifests set the worker's and
-# beat's own checks.
+# Liveness of the web and http roles; compose and the k8s manifests set the
+# worker's and beat's own checks.
 HEALTHCHECK --interval=30s --timeout=3s --start-period=20s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(f\"http://127.0.0.1:{os.environ.get('PORT', '8000')}/healthz\", timeout=2)"]
 ENTRYPOINT ["/app/docker/entrypoint.sh"]

@@ -1,6 +1,8 @@
 #!/bin/sh
-# Start one role of GIU EV: web | worker | beat | migrate | manage <command...>.
+# Start one role of GIU EV: web | http | worker | beat | migrate | manage <command...>.
 # Anything else is run as given (e.g. `sh` for a shell in the container).
+# In production the proxy sends /ocpp/ and /ws/ to `web` and all other HTTP to
+# `http` (docs/deploy.md).
 set -eu
 
 role="${1:-web}"
@@ -8,6 +10,10 @@ role="${1:-web}"
 
 case "$role" in
   web)
+    # Daphne (ASGI): the chargers' OCPP WebSockets (/ocpp/) and the live pages'
+    # (/ws/). It also answers HTTP, for the embedded single-process case (one
+    # container, or `make run`); behind the proxy HTTP goes to `http`, since
+    # Daphne runs a process's sync views one at a time (docs/api.md).
     # --proxy-headers: client address and scheme from the TLS proxy in front.
     # Charger sockets: 30 s for a handshake (reconnect storms queue up), no
     # cut after Daphne's default of one day, and messages up to
@@ -19,6 +25,12 @@ case "$role" in
       --websocket-max-message-size "$max_message" \
       --websocket-max-frame-size "$max_message" \
       giu_ev.asgi:application "$@"
+    ;;
+  http)
+    # gunicorn (WSGI): pages, admin, API, /metrics, /healthz, /readyz. Sync
+    # workers, HTTP_WORKERS of them (2 x CPUs), behind a buffering proxy; all
+    # settings and the multiprocess metrics folder in deploy/gunicorn.conf.py.
+    exec gunicorn --config deploy/gunicorn.conf.py giu_ev.wsgi:application "$@"
     ;;
   worker)
     # Pool processes write their counters here; the worker's main process sums

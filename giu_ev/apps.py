@@ -2,13 +2,15 @@ from django.apps import AppConfig
 
 
 class GiuEvConfig(AppConfig):
-    """Project-wide wiring: the scrape-time collector and Celery signal handlers."""
+    """Project-wide wiring: the Celery signal handlers that count task runs,
+    and scrape-time gauges kept out of the default registry (/metrics adds them
+    per scrape where they belong: giu_ev/exposition.py)."""
 
     name = "giu_ev"
     verbose_name = "GIU EV"
 
     def ready(self) -> None:
         from giu_ev import celery_metrics  # noqa: F401  (connects the signals)
-        from giu_ev.collectors import domain_collector_register
+        from giu_ev.exposition import default_registry_prepare
 
-        domain_collector_register()
+        default_registry_prepare()

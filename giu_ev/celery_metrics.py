@@ -1,13 +1,14 @@
 """Celery task outcomes and durations, and the worker's own /metrics port.
 
-Signals count every task run in the process that runs it: in Daphne when
-tasks run eagerly (the embedded default), in the worker's pool processes in
-production. Those pool processes are forks of the worker, so the worker is
+Signals count every task run in the process that runs it: in the web server
+when tasks run eagerly (the embedded default), in the worker's pool processes
+in production. Those pool processes are forks of the worker, so the worker is
 run with ``PROMETHEUS_MULTIPROC_DIR`` set (docker/entrypoint.sh does it): each
 process writes its counters to files there, and the worker's main process
-serves the sum on ``WORKER_METRICS_PORT`` for Prometheus to scrape beside
-Daphne's /metrics. Daphne itself runs as one process per container and keeps
-its counters in memory.
+serves the sum on ``WORKER_METRICS_PORT`` for Prometheus to scrape beside the
+web servers' /metrics (gunicorn's workers are summed the same way; Daphne
+runs as one process and keeps its counters in memory). The scrape-time
+gauges are left to the http tier (giu_ev/exposition.py).
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import time
 
 from celery import signals
 from django.conf import settings
-from prometheus_client import REGISTRY, CollectorRegistry, multiprocess
+from prometheus_client import CollectorRegistry, multiprocess
 from prometheus_client.exposition import start_http_server
 
+from giu_ev.exposition import metrics_registry
 from giu_ev.log import log_context_bind, log_context_reset
 from giu_ev.metrics import CELERY_TASK_DURATION, CELERY_TASKS
 
@@ -69,11 +71,7 @@ def _task_revoked(request=None, **_) -> None:
 
 def worker_registry() -> CollectorRegistry:
     """What the worker's port serves: the sum over all pool processes."""
-    if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
-        return REGISTRY
-    registry = CollectorRegistry()
-    multiprocess.MultiProcessCollector(registry)
-    return registry
+    return metrics_registry(domain_gauges=False)
 
 
 @signals.worker_init.connect

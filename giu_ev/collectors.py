@@ -2,9 +2,10 @@
 
 State that lives in the database (which chargers are connected, connector
 status, open sessions, the accuracy of the active forecast model) is read at
-scrape time, so every Daphne process reports the same truth and nothing has to
-be kept in step by hand. Counters of events (frames, commands, energy, Celery
-tasks) are in giu_ev/metrics.py.
+scrape time, so any process reports the same truth and nothing has to be kept
+in step by hand. giu_ev/exposition.py decides which processes export these
+(the `http` tier in production). Counters of events (frames, commands,
+energy, Celery tasks) are in giu_ev/metrics.py.
 
 Labels are sites, charge point identities, connector numbers, OCPP statuses
 and forecast tasks: sets that grow with the network, never with traffic.
@@ -18,7 +19,6 @@ from collections.abc import Iterable, Iterator
 from django.db import DatabaseError
 from django.db.models import Count, Max, Q
 from django.utils import timezone
-from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
@@ -154,7 +154,7 @@ def forecast_metrics() -> Iterator[Metric]:
     """Live error of each active model and of the seasonal-naive baseline.
 
     The rolling mean absolute error over the last scored days (forecasting's
-    ``version_rolling_score``), read at scrape time so that every web process
+    ``version_rolling_score``), read at scrape time so that any process
     shows it, whichever worker process scored the forecasts.
     """
     from forecasting.models import ModelStatus, ModelVersion
@@ -222,14 +222,3 @@ class DomainCollector(Collector):
             up.add_metric([source.__name__], 1)
             yield from metrics
         yield up
-
-
-_registered = False
-
-
-def domain_collector_register() -> None:
-    """Add the collector to the default registry, once per process."""
-    global _registered
-    if not _registered:
-        REGISTRY.register(DomainCollector())
-        _registered = True

@@ -32,8 +32,9 @@ from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import sync_and_async_middleware
-from django_prometheus.exports import ExportToDjangoView
 from redis import asyncio as aioredis
+
+from giu_ev.exposition import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ def probe_middleware(get_response):
             if probe == "readyz":
                 return await readyz(request)
             if probe == "metrics" and not _metrics_refused(request):
-                return await sync_to_async(ExportToDjangoView)(request)
+                return await sync_to_async(metrics)(request)
             return await get_response(request)
 
     else:
@@ -223,7 +224,7 @@ def probe_middleware(get_response):
             if probe == "readyz":
                 return async_to_sync(readyz)(request)
             if probe == "metrics" and not _metrics_refused(request):
-                return ExportToDjangoView(request)
+                return metrics(request)
             return get_response(request)
 
     return middleware

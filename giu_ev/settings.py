@@ -282,7 +282,8 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TIMEZONE = "UTC"
 CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": REDIS_CONNECT_TIMEOUT_S}
 # The worker serves its own counters (giu_celery_*) on this port: its tasks run
-# in other processes than Daphne, so Daphne's /metrics cannot hold them. 0 = off.
+# in other processes than the web servers, so their /metrics cannot hold them.
+# 0 = off.
 # See giu_ev/celery_metrics.py and docs/deploy.md.
 WORKER_METRICS_PORT = _read("WORKER_METRICS_PORT", env.int, 9808)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
@@ -414,6 +415,13 @@ HEALTH_CHECK_TIMEOUT_S = _read("HEALTH_CHECK_TIMEOUT_S", env.float, 0.8)
 # /metrics is for Prometheus scraping the processes directly; a request that
 # came through the public proxy (X-Forwarded-For set) gets a 404.
 METRICS_REFUSE_PROXIED = _bool("METRICS_REFUSE_PROXIED", True)
+# The gauges read from the database at each scrape (chargers, connectors,
+# sessions, forecast error, time since retrain) are the same in every process,
+# so one tier exports them: the http tier (gunicorn) in production, whose
+# workers are made for such sync work; the web tier (Daphne) sets this to 0 in
+# docker-compose.yml and deploy/k8s. On by default: `make run`'s single Daphne
+# process exports everything. See giu_ev/exposition.py.
+METRICS_DOMAIN_GAUGES = _bool("METRICS_DOMAIN_GAUGES", True)
 
 # --- E-mail and alerts ----------------------------------------------------------
 # EMAIL_URL, e.g. smtp+tls://user:password@mail.example:587 (django-environ);

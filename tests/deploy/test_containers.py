@@ -110,6 +110,10 @@ def test_the_entrypoint_runs_a_management_command():
     ("role", "command"),
     [
         ("web", "exec daphne --bind 0.0.0.0 --port"),
+        (
+            "http",
+            "exec gunicorn --config deploy/gunicorn.conf.py giu_ev.wsgi:application",
+        ),
         ("worker", "exec celery --app giu_ev worker"),
         ("beat", "exec celery --app giu_ev beat"),
         ("migrate", "exec python manage.py migrate --noinput"),
@@ -160,38 +164,73 @@ def compose():
 
 
 def test_compose_has_the_full_stack(compose):
-    assert set(compose) == {"db", "redis", "migrate", "web", "worker", "beat"}
+    assert set(compose) == {
+        "db",
+        "redis",
+        "migrate",
+        "web",
+        "http",
+        "worker",
+        "beat",
+        "proxy",
+    }
     assert compose["db"]["image"].startswith("postgres:")
     assert compose["redis"]["image"].startswith("redis:")
+    assert compose["proxy"]["image"].startswith("nginx:")
     assert {
-        name: compose[name]["command"] for name in ("migrate", "web", "worker", "beat")
+        name: compose[name]["command"]
+        for name in ("migrate", "web", "http", "worker", "beat")
     } == {
         "migrate": ["migrate"],
         "web": ["web"],
+        "http": ["http"],
         "worker": ["worker"],
         "beat": ["beat"],
     }
-    assert compose["web"]["ports"] == ["8000:8000"]
+
+
+def test_compose_publishes_only_the_proxy_in_front_of_web_and_http(compose):
+    assert compose["proxy"]["ports"] == ["8000:80"]
+    assert [name for name, service in compose.items() if "ports" in service] == [
+        "proxy"
+    ]
+    mount = compose["proxy"]["volumes"][0]
+    source, target, mode = mount.split(":")
+    assert (REPO_DIR / source).is_file()
+    assert target == "/etc/nginx/conf.d/default.conf" and mode == "ro"
+    for backend in ("web", "http"):
+        assert compose["proxy"]["depends_on"][backend] == {
+            "condition": "service_healthy"
+        }
 
 
 def test_web_worker_and_beat_start_after_the_migrations_ran_once(compose):
     assert compose["migrate"]["restart"] == "no"
     assert compose["migrate"]["depends_on"]["db"]["condition"] == "service_healthy"
-    for name in ("web", "worker", "beat"):
+    for name in ("web", "http", "worker", "beat"):
         assert compose[name]["depends_on"]["migrate"] == {
             "condition": "service_completed_successfully"
         }
 
 
 def test_compose_services_reach_the_database_and_redis_by_name(compose):
-    for name in ("migrate", "web", "worker", "beat"):
+    for name in ("migrate", "web", "http", "worker", "beat"):
         env = compose[name]["environment"]
         assert "@db:5432/" in env["DATABASE_URL"]
         assert env["REDIS_URL"] == "redis://redis:6379/0"
         # The key comes from the operator's .env; compose refuses to start without.
         assert env["SECRET_KEY"].startswith("${SECRET_KEY:?")
+        # gunicorn sees the proxy's address: the client's comes in X-Real-IP.
+        assert env["RATELIMIT_IP_META_KEY"] == "HTTP_X_REAL_IP"
     assert "/healthz" in " ".join(compose["web"]["healthcheck"]["test"])
+    assert "/healthz" in " ".join(compose["http"]["healthcheck"]["test"])
     assert "9808" in " ".join(compose["worker"]["healthcheck"]["test"])
+
+
+def test_the_database_gauges_come_from_http_and_not_also_from_web(compose):
+    assert compose["web"]["environment"]["METRICS_DOMAIN_GAUGES"] == "0"
+    assert "METRICS_DOMAIN_GAUGES" not in compose["http"]["environment"]
+    assert "METRICS_DOMAIN_GAUGES" in SETTINGS
 
 
 # --- Kubernetes ---------------------------------------------------------------
@@ -222,6 +261,84 @@ def test_web_is_probed_on_readyz_and_healthz_and_served_by_a_service():
     )
 
 
+def test_http_is_probed_on_readyz_and_healthz_and_served_by_a_service():
+    docs = k8s_documents()
+    http = container(docs, "giu-ev-http")
+
+    assert http["args"] == ["http"]
+    assert http["ports"] == [{"name": "http", "containerPort": 8000}]
+    assert http["readinessProbe"]["httpGet"] == {
+        "path": "/readyz?skip=celery_worker",
+        "port": "http",
+    }
+    assert http["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert http["startupProbe"]["httpGet"]["path"] == "/healthz"
+    service = docs[("Service", "giu-ev-http")]["spec"]
+    assert service["ports"][0]["targetPort"] == "http"
+    assert (
+        service["selector"]
+        == docs[("Deployment", "giu-ev-http")]["spec"]["selector"]["matchLabels"]
+    )
+
+
+def test_http_pods_size_their_workers_and_outlast_a_graceful_stop():
+    from tests.deploy.test_gunicorn import _ConfigOnly
+
+    docs = k8s_documents()
+    pod = docs[("Deployment", "giu-ev-http")]["spec"]["template"]["spec"]
+    env = {item["name"]: item["value"] for item in pod["containers"][0]["env"]}
+    cpu_request = float(pod["containers"][0]["resources"]["requests"]["cpu"])
+
+    # Without a CPU limit the config would count the node's CPUs: set it.
+    assert int(env["HTTP_WORKERS"]) == 2 * cpu_request
+    # The root file system is read-only: the counters go on a mounted volume.
+    mounts = [m["mountPath"] for m in pod["containers"][0]["volumeMounts"]]
+    assert any(env["PROMETHEUS_MULTIPROC_DIR"].startswith(f"{m}/") for m in mounts)
+    graceful_timeout_s = _ConfigOnly().cfg.graceful_timeout
+    assert pod["terminationGracePeriodSeconds"] > graceful_timeout_s
+    # A probe that waits behind workers busy with charger commands (30 s each)
+    # must not restart a busy pod.
+    liveness = pod["containers"][0]["livenessProbe"]
+    assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
+
+
+def test_the_ingress_sends_websockets_to_daphne_and_the_rest_to_gunicorn():
+    docs = k8s_documents()
+    routes = {
+        path["path"]: (name, path["backend"]["service"]["name"])
+        for (kind, name), doc in docs.items()
+        if kind == "Ingress"
+        for rule in doc["spec"]["rules"]
+        for path in rule["http"]["paths"]
+    }
+
+    assert routes == {
+        "/ocpp": ("giu-ev-websockets", "giu-ev-web"),
+        "/ws/": ("giu-ev-websockets", "giu-ev-web"),
+        "/": ("giu-ev", "giu-ev-http"),
+    }
+    sockets = docs[("Ingress", "giu-ev-websockets")]["metadata"]["annotations"]
+    pages = docs[("Ingress", "giu-ev")]["metadata"]["annotations"]
+    # Idle charger sockets outlive heartbeats (300 s); gunicorn's sync workers
+    # get whole requests and hand over whole answers.
+    assert int(sockets["nginx.ingress.kubernetes.io/proxy-read-timeout"]) > 300
+    assert pages["nginx.ingress.kubernetes.io/proxy-buffering"] == "on"
+    assert pages["nginx.ingress.kubernetes.io/proxy-request-buffering"] == "on"
+    assert int(pages["nginx.ingress.kubernetes.io/proxy-read-timeout"]) >= 60
+
+
+def test_the_database_gauges_come_from_the_http_pods_only():
+    docs = k8s_documents()
+    web_env = container(docs, "giu-ev-web")["env"]
+
+    assert {"name": "METRICS_DOMAIN_GAUGES", "value": "0"} in web_env
+    http_env = container(docs, "giu-ev-http")["env"]
+    assert "METRICS_DOMAIN_GAUGES" not in {item["name"] for item in http_env}
+    config = docs[("ConfigMap", "giu-ev-config")]["data"]
+    assert "METRICS_DOMAIN_GAUGES" not in config
+    assert config["RATELIMIT_IP_META_KEY"] == "HTTP_X_REAL_IP"
+
+
 def test_worker_and_beat_run_their_roles_and_beat_stays_single():
     docs = k8s_documents()
 
@@ -243,7 +360,7 @@ def test_pods_run_as_non_root_with_config_and_secrets_from_the_cluster():
     docs = k8s_documents()
     pod_specs = [
         docs[("Deployment", name)]["spec"]["template"]["spec"]
-        for name in ("giu-ev-web", "giu-ev-worker", "giu-ev-beat")
+        for name in ("giu-ev-web", "giu-ev-http", "giu-ev-worker", "giu-ev-beat")
     ] + [docs[("Job", "giu-ev-migrate")]["spec"]["template"]["spec"]]
 
     for spec in pod_specs:
@@ -271,6 +388,7 @@ def test_prometheus_annotations_point_at_the_ports_that_serve_metrics():
 
     for name, port, path in (
         ("giu-ev-web", "8000", "/metrics"),
+        ("giu-ev-http", "8000", "/metrics"),
         ("giu-ev-worker", "9808", "/"),
     ):
         template = docs[("Deployment", name)]["spec"]["template"]

@@ -102,3 +102,66 @@ def celery_worker(*, redis_url: str, database_url: str, queue: str, tmp: Path):
             process.kill()
             process.wait(timeout=10)
         log.close()
+
+
+@contextmanager
+def http_server(
+    *,
+    database_url: str,
+    tmp: Path,
+    workers: int = 2,
+    extra_env: dict[str, str] | None = None,
+):
+    """docker/entrypoint.sh http: gunicorn with deploy/gunicorn.conf.py.
+
+    Yields (the gunicorn master process, its port, the metrics folder) once
+    every worker has loaded Django. Without REDIS_URL in ``extra_env`` the
+    workers run embedded (in-memory channel layer and cache).
+    """
+    metrics_dir = tmp / "prometheus-http"
+    port = free_port()
+    skip = {"DATABASE_TEST_NAME", "REDIS_URL", "PROMETHEUS_MULTIPROC_DIR"}
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in skip},
+        "DATABASE_URL": database_url,
+        "PORT": str(port),
+        "HTTP_WORKERS": str(workers),
+        "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "GIU_VAR_DIR": str(tmp / "var"),
+        "LOG_FORMAT": "text",
+        **(extra_env or {}),
+        # "Worker ready" (deploy/gunicorn.conf.py) is an INFO line.
+        "LOG_LEVEL": "INFO",
+    }
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    log = (tmp / "http.log").open("w")
+    process = subprocess.Popen(
+        ["sh", str(REPO_DIR / "docker" / "entrypoint.sh"), "http"],
+        cwd=REPO_DIR,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # Each worker imports Django and the forecasting stack after the fork
+        # (no preload): wait until all of them have said they are up.
+        wait_until(
+            lambda: (
+                process.poll() is not None
+                or (tmp / "http.log").read_text().count("Worker ready") >= workers
+            ),
+            180,
+            "gunicorn workers ready",
+        )
+        if process.poll() is not None:
+            raise RuntimeError((tmp / "http.log").read_text())
+        yield process, port, metrics_dir
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+        log.close()

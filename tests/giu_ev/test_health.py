@@ -143,6 +143,16 @@ def test_readyz_passes_with_a_running_worker_and_the_worker_exports_its_tasks(
 
         # Four runs spread over two pool processes, summed by the main process.
         wait_until(lambda: task_runs() == 4, 30, "four task runs on the worker port")
+        text = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)
+        worker_families = list(text_string_to_metric_families(text.read().decode()))
+
+    # Database gauges are the http tier's; none comes per pool process.
+    assert not [
+        family.name
+        for family in worker_families
+        if family.name.startswith(("giu_forecast", "giu_chargers"))
+        or any("pid" in sample.labels for sample in family.samples)
+    ]
 
     assert body["status"] == "ok"
     assert "answered" in body["checks"]["celery_worker"]["detail"]

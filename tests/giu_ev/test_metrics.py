@@ -195,6 +195,30 @@ def test_database_and_request_metrics_of_django_prometheus(client, network):
     assert samples["django_http_requests_before_middlewares_total"]
 
 
+def test_the_web_tier_leaves_the_database_gauges_to_the_http_tier(
+    client, network, settings, django_assert_num_queries
+):
+    """Daphne behind the proxy runs with METRICS_DOMAIN_GAUGES=0: a panel that
+    sums a gauge over every target counts each charger once, from http."""
+    settings.METRICS_DOMAIN_GAUGES = False
+
+    with django_assert_num_queries(0):
+        samples = scrape(client)
+
+    assert not {
+        name
+        for name in samples
+        if name.startswith(
+            ("giu_chargers", "giu_charger_", "giu_connector", "giu_site_", "giu_active")
+        )
+        or name.startswith(("giu_forecast_", "giu_metrics_source_up"))
+    }
+    # Its own counters stay: requests, and what the chargers' sockets count.
+    assert samples["django_http_requests_before_middlewares_total"]
+    text = client.get("/metrics").content.decode()
+    assert "# TYPE giu_ocpp_frames_total counter" in text
+
+
 def test_domain_metrics_carry_only_bounded_labels(client, network):
     samples = scrape(client)
 
