@@ -16,12 +16,14 @@ and a million meter samples:
 The script starts the server itself, as docs/api.md documents it for
 production, and stops it at the end:
 
-- ``gunicorn`` (default): gunicorn's sync workers on the WSGI app, ``--workers``
-  processes (default: two per CPU). Each worker serves one request at a time;
-  the kernel queues the rest on the shared socket.
-- ``gthread``: gunicorn with ``--workers`` processes of ``--threads`` threads.
-- ``uvicorn``: gunicorn with uvicorn workers on the ASGI app (Django runs each
-  sync view on one thread per process).
+- ``gunicorn`` (default): the ``http`` role of docker/entrypoint.sh, gunicorn
+  with deploy/gunicorn.conf.py: sync workers on the WSGI app, ``--workers`` of
+  them (HTTP_WORKERS; default two per CPU), counters summed across workers for
+  /metrics. Each worker serves one request at a time; the kernel queues the
+  rest on the shared socket.
+- ``gthread``: the same with GUNICORN_WORKER_CLASS=gthread, ``--threads`` each.
+- ``uvicorn``: gunicorn with two uvicorn workers on the ASGI app (Django runs
+  each sync view on one thread per process).
 - ``daphne``: one Daphne process, the embedded default, for reference.
 
 The clients: ``wrk`` (Debian package ``wrk``) when it is installed, one wrk
@@ -121,36 +123,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def server_command(kind: str, port: int, workers: int, threads: int) -> list[str]:
-    bind = f"127.0.0.1:{port}"
+def server_command(kind: str, port: int) -> list[str]:
     bin_dir = Path(sys.executable).parent
-    gunicorn = [
-        str(bin_dir / "gunicorn"),
-        f"--bind={bind}",
-        f"--workers={workers}",
-        # No --preload: forking after onnxruntime/XGBoost started their thread
-        # pools aborts the workers (seen here: SIGABRT).
-        "--log-level=warning",
-    ]
-    if kind == "gunicorn":
-        return [*gunicorn, "--worker-class=sync", "giu_ev.wsgi:application"]
-    if kind == "gthread":
+    if kind in {"gunicorn", "gthread"}:
+        # Exactly what docker/entrypoint.sh's http role runs; workers, worker
+        # class and port come from the environment (server_environment).
         return [
-            *gunicorn,
-            "--worker-class=gthread",
-            f"--threads={threads}",
-            # Kept-alive connections stay with the worker that accepted them,
-            # so a few busy connections pile up on one worker while another
-            # idles (measured: p95 twice that of sync workers). Closing after
-            # each answer lets every request go to the next free worker.
-            "--keep-alive=0",
+            str(bin_dir / "gunicorn"),
+            "--config",
+            "deploy/gunicorn.conf.py",
             "giu_ev.wsgi:application",
         ]
     if kind == "uvicorn":
         return [
-            *gunicorn,
+            str(bin_dir / "gunicorn"),
+            f"--bind=127.0.0.1:{port}",
+            "--workers=2",
             "--worker-class=uvicorn.workers.UvicornWorker",
-            "--keep-alive=30",
             "giu_ev.asgi:application",
         ]
     if kind == "daphne":
@@ -165,7 +154,7 @@ def server_command(kind: str, port: int, workers: int, threads: int) -> list[str
     raise ValueError(kind)
 
 
-def server_start(kind: str, port: int, workers: int, threads: int):
+def server_environment(kind: str, port: int, workers: int, threads: int) -> dict:
     env = {
         **os.environ,
         # High enough for the benchmark's own traffic, low enough to be counted.
@@ -174,24 +163,47 @@ def server_start(kind: str, port: int, workers: int, threads: int):
         "DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
         "LOG_LEVEL": "WARNING",
+        "PORT": str(port),
+        "HTTP_WORKERS": str(workers),
     }
-    process = subprocess.Popen(
-        server_command(kind, port, workers, threads),
-        cwd=REPO,
-        env=env,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
+    if kind == "gthread":
+        env.update(GUNICORN_WORKER_CLASS="gthread", GUNICORN_THREADS=str(threads))
+    return env
+
+
+def server_start(kind: str, port: int, workers: int, threads: int, log: Path):
+    """Start the server; with gunicorn, return once every worker has loaded
+    Django (a few CPU seconds each, while the master already accepts)."""
+    env = server_environment(kind, port, workers, threads)
+    if kind in {"gunicorn", "gthread"}:
+        # INFO for gunicorn's own "Worker ready" lines (deploy/gunicorn.conf.py).
+        env["LOG_LEVEL"] = "INFO"
+    with log.open("ab") as out:
+        process = subprocess.Popen(
+            server_command(kind, port),
+            cwd=REPO,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            sys.exit(f"{kind} exited with {process.returncode}:\n{log.read_text()}")
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return process
+                pass
         except OSError:
-            if process.poll() is not None:
-                sys.exit(f"{kind} exited with {process.returncode}")
             time.sleep(0.3)
+            continue
+        if kind not in {"gunicorn", "gthread"}:
+            return process
+        if log.read_text(errors="replace").count("Worker ready") >= workers:
+            return process
+        time.sleep(0.3)
     server_stop(process)
-    sys.exit(f"{kind} did not start listening on {port}")
+    sys.exit(f"{kind} did not get ready on {port}:\n{log.read_text()[-3000:]}")
 
 
 def server_stop(process) -> None:
@@ -416,26 +428,27 @@ def _merged(results: dict) -> list[float]:
 
 def run(kind, *, clients, seconds, warmup, workers, threads, key, urls, client, procs):
     port = free_port()
-    process = server_start(kind, port, workers, threads)
+    folder = tempfile.mkdtemp(prefix="api-latency-")
+    process = server_start(kind, port, workers, threads, Path(folder) / "server.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        with tempfile.TemporaryDirectory() as folder:
-            if client == "wrk":
-                _wrk_run(base, key, urls, clients, warmup, folder)
-                cpu_before = process_cpu_s(process.pid)
-                results = _wrk_run(base, key, urls, clients, seconds, folder)
-            else:
-                _threads_run(base, key, urls, clients, warmup, procs)
-                cpu_before = process_cpu_s(process.pid)
-                results = _threads_run(base, key, urls, clients, seconds, procs)
-            server_cpu = process_cpu_s(process.pid) - cpu_before
+        if client == "wrk":
+            _wrk_run(base, key, urls, clients, warmup, folder)
+            cpu_before = process_cpu_s(process.pid)
+            results = _wrk_run(base, key, urls, clients, seconds, folder)
+        else:
+            _threads_run(base, key, urls, clients, warmup, procs)
+            cpu_before = process_cpu_s(process.pid)
+            results = _threads_run(base, key, urls, clients, seconds, procs)
+        server_cpu = process_cpu_s(process.pid) - cpu_before
     finally:
         server_stop(process)
+        shutil.rmtree(folder, ignore_errors=True)
 
     label = {
         "gunicorn": f"gunicorn WSGI, {workers} sync workers",
         "gthread": f"gunicorn WSGI, {workers} workers x {threads} threads",
-        "uvicorn": f"gunicorn + {workers} uvicorn workers (ASGI)",
+        "uvicorn": "gunicorn + 2 uvicorn workers (ASGI)",
         "daphne": "one Daphne process (ASGI)",
     }[kind]
     load = os.getloadavg()[0]
