@@ -18,7 +18,13 @@ def test_training_registers_a_version_whose_onnx_matches_xgboost(caltech):
     assert version.version == 1
     assert version.train_rows > 24 * 28 and version.holdout_rows >= 24 * 7
     assert version.train_start < version.train_end < version.holdout_end
-    assert "lag_168" in version.features
+    # Weekly lags at the same local hour, and a model of the correction to the
+    # site's usual value of the hour, with its band calibrated before the holdout.
+    assert {"lag_7d", "day_profile"} <= set(version.features)
+    assert version.params["base_feature"] == "day_profile"
+    widening = version.params["interval_widening"]
+    assert widening["calibration_rows"] >= 24 * 21
+    assert widening["coverage_after"] >= 80 > widening["coverage_before"]
     blob = bytes(version.artifact)
     assert version.artifact_sha256 == sha256_hex(blob)
     assert version.artifact_bytes == len(blob)
@@ -99,8 +105,9 @@ def test_a_better_model_replaces_the_active_one_and_roll_back_restores_it(
     from forecasting.services import training
 
     normal = training.HOURLY_PARAMS
+    # Three stumps: little more than the site's usual hourly profile.
     monkeypatch.setattr(
-        training, "HOURLY_PARAMS", {**normal, "n_estimators": 40, "max_depth": 2}
+        training, "HOURLY_PARAMS", {**normal, "n_estimators": 3, "max_depth": 1}
     )
     first = model_train(site=caltech, task=ForecastTask.SITE_ENERGY)
     assert model_promote(model_version=first)[0]
