@@ -5,9 +5,11 @@ Site demand (hourly): every feature of a target hour uses only data at least
 and the backtest is a true two-day-ahead forecast. Weekly patterns are read at
 the same *local* clock hour (``calendar.local_lag``), so a daylight-saving
 change does not shift them by an hour. The model predicts a correction to
-``day_profile`` (the typical value of this local hour on this kind of day, see
-``hourly_features``), which keeps it close to the site's recent weeks when its
-few months of training rows say little.
+``day_profile``: the usual value of this local hour on this kind of day (the
+median of the same weekday over 12 weeks; the last Sundays for a weekday
+holiday), scaled by how the latest known week compared with that usual. It
+keeps the model close to the site's recent weeks when its few months of
+training rows say little.
 
 Session outcome (at plug-in): time of day, weekday, holiday, the token's (or
 vehicle's) earlier sessions, the charge point's and the site's recent sessions,
@@ -37,6 +39,7 @@ HOURLY_FEATURES = [
     "mean_24h",
     "mean_168h",
     "trend_168h_over_672h",
+    "usual_profile",
     "day_profile",
     "week_median_12w",
     "week_mean_4w",
@@ -154,9 +157,15 @@ def hourly_features(
     frame["sunday_median_8w"] = _sunday_median(
         values, weekday=weekday, time_zone=time_zone, weeks=8
     )
-    frame["day_profile"] = frame["week_median_12w"].where(
-        ~weekday_holiday, frame["sunday_median_8w"]
-    )
+    usual = frame["week_median_12w"].where(~weekday_holiday, frame["sunday_median_8w"])
+    frame["usual_profile"] = usual
+    # The usual profile lags behind a site whose demand grows or shrinks (JPL in
+    # 2021, back from remote work): scale it by how the last week that is known
+    # compared with it, hour for hour.
+    level = shifted.rolling(WEEK_H, min_periods=84).sum() / usual.shift(
+        HORIZON_H
+    ).rolling(WEEK_H, min_periods=84).sum().where(lambda total: total > 0)
+    frame["day_profile"] = usual * level.clip(0.5, 2.0).fillna(1.0)
     frame["day_mean_7d"] = _mean_of(
         [values.shift(HORIZON_H)] + [lag(values, d) for d in range(3, 9)]
     )

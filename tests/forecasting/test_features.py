@@ -141,3 +141,24 @@ def test_hourly_features_of_a_holiday_start_from_the_sundays_before():
     assert table.at[thanksgiving_8am, "is_holiday"] == 1
     assert table.at[thanksgiving_8am, "day_profile"] == pytest.approx(1.0)
     assert table.at[wednesday_8am, "day_profile"] == pytest.approx(6.6)
+
+
+def test_the_day_profile_follows_a_site_whose_demand_doubled():
+    # Twelve weeks of 5 kWh each morning, then 10 kWh for the last ten days.
+    rows = []
+    for day in pd.date_range("2024-01-01", "2024-04-01", freq="D"):
+        start = pd.Timestamp(day.date().isoformat() + " 08:00", tz=LA)
+        kwh = 10.0 if day >= pd.Timestamp("2024-03-23") else 5.0
+        rows.append(("A", None, start, start + pd.Timedelta(hours=4), kwh))
+    frame = _sessions(
+        [(s, t, a.tz_convert("UTC"), b.tz_convert("UTC"), k) for s, t, a, b, k in rows]
+    )
+    series = site_hourly_series(frame)
+    until = pd.Timestamp("2024-04-03", tz=LA).tz_convert("UTC")
+
+    table = hourly_features(series, target="energy_kwh", time_zone=LA, until=until)
+
+    # 08:00 on 2 April: the week that ended two days before held twice the usual.
+    hour = pd.Timestamp("2024-04-02 08:00", tz=LA).tz_convert("UTC")
+    assert table.at[hour, "usual_profile"] == pytest.approx(5.0)
+    assert table.at[hour, "day_profile"] == pytest.approx(10.0)

@@ -79,9 +79,11 @@ def test_a_worse_candidate_is_not_promoted(caltech, monkeypatch):
     promoted, _ = model_promote(model_version=first)
     assert promoted
 
-    # A model of two shallow trees: a real but much weaker model.
+    # Two stumps on their own, without the day profile to correct: a real
+    # but much weaker model.
     from forecasting.services import training
 
+    monkeypatch.setattr(training, "HOURLY_BASE_FEATURE", None)
     monkeypatch.setattr(
         training,
         "HOURLY_PARAMS",
@@ -105,13 +107,15 @@ def test_a_better_model_replaces_the_active_one_and_roll_back_restores_it(
     from forecasting.services import training
 
     normal = training.HOURLY_PARAMS
-    # Three stumps: little more than the site's usual hourly profile.
+    # Twenty small trees learning the whole value, not a correction to the day
+    # profile: better than the seasonal naive, worse than the real model.
+    monkeypatch.setattr(training, "HOURLY_BASE_FEATURE", None)
     monkeypatch.setattr(
-        training, "HOURLY_PARAMS", {**normal, "n_estimators": 3, "max_depth": 1}
+        training, "HOURLY_PARAMS", {**normal, "n_estimators": 20, "max_depth": 2}
     )
     first = model_train(site=caltech, task=ForecastTask.SITE_ENERGY)
     assert model_promote(model_version=first)[0]
-    monkeypatch.setattr(training, "HOURLY_PARAMS", normal)
+    monkeypatch.undo()
     second = model_train(site=caltech, task=ForecastTask.SITE_ENERGY)
     promoted, reason = model_promote(model_version=second)
 
