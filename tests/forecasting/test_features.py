@@ -162,3 +162,26 @@ def test_the_day_profile_follows_a_site_whose_demand_doubled():
     hour = pd.Timestamp("2024-04-02 08:00", tz=LA).tz_convert("UTC")
     assert table.at[hour, "usual_profile"] == pytest.approx(5.0)
     assert table.at[hour, "day_profile"] == pytest.approx(10.0)
+
+
+def test_prediction_needs_only_the_history_the_features_read():
+    from forecasting.ml.features import FEATURE_HISTORY_DAYS, HOURLY_FEATURES
+    from forecasting.ml.frames import acn_csv_read
+    from tests.forecasting.conftest import CALTECH_FILE
+
+    # Caltech, Sep-Dec 2019: 122 days, longer than the history kept.
+    series = site_hourly_series(acn_csv_read(CALTECH_FILE, site="caltech"))
+    end = series.index[-1] + pd.Timedelta(hours=1)
+    hours = pd.date_range(end, periods=48, freq="h")
+    until = hours[-1] + pd.Timedelta(hours=1)
+    recent = series[series.index >= hours[0] - pd.Timedelta(days=FEATURE_HISTORY_DAYS)]
+
+    whole = hourly_features(series, target="energy_kwh", time_zone=LA, until=until)
+    trimmed = hourly_features(recent, target="energy_kwh", time_zone=LA, until=until)
+
+    assert len(recent) < len(series) - 24 * 14
+    columns = [c for c in whole.columns if c != "target"]
+    pd.testing.assert_frame_equal(
+        trimmed.loc[hours, columns], whole.loc[hours, columns]
+    )
+    assert whole.loc[hours, HOURLY_FEATURES].notna().any().all()
