@@ -3,6 +3,8 @@
 The three boosters become three TreeEnsembleRegressor branches sharing one
 float input named ``input`` (columns in ``QuantileModel.features`` order) and
 giving outputs ``p10``, ``p50`` and ``p90`` (before the target transform).
+The model's base feature is added to each branch and its interval widening
+applied inside the graph, so the outputs equal ``QuantileModel.predict_raw``.
 """
 
 import hashlib
@@ -25,6 +27,7 @@ def quantile_model_to_onnx(model: QuantileModel) -> bytes:
     """Serialised ONNX model with one output per quantile."""
     n_features = len(model.features)
     nodes, initializers, outputs, opsets = [], [], [], {}
+    branches = {}
     for name in QUANTILE_NAMES:
         single = onnxmltools.convert_xgboost(
             model.boosters[name],
@@ -35,15 +38,25 @@ def quantile_model_to_onnx(model: QuantileModel) -> bytes:
         graph = prefixed.graph
         nodes.extend(graph.node)
         initializers.extend(graph.initializer)
-        # Rename the branch's single output to the quantile's name.
-        branch_output = graph.output[0].name
-        nodes.append(helper.make_node("Identity", [branch_output], [name]))
+        branches[name] = graph.output[0].name
+        for opset in prefixed.opset_import:
+            opsets[opset.domain] = max(opsets.get(opset.domain, 0), opset.version)
+    opsets[""] = max(opsets.get("", 0), 13)
+
+    if model.base_feature is not None:
+        nodes_b, inits_b, branches = _add_base(model, branches)
+        nodes.extend(nodes_b)
+        initializers.extend(inits_b)
+    if model.widening is not None:
+        nodes_w, inits_w, branches = _widen_nodes(model, branches)
+        nodes.extend(nodes_w)
+        initializers.extend(inits_w)
+    for name in QUANTILE_NAMES:
+        # The quantile's output carries its name whatever came before it.
+        nodes.append(helper.make_node("Identity", [branches[name]], [name]))
         outputs.append(
             helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, [None, 1])
         )
-        for opset in prefixed.opset_import:
-            opsets[opset.domain] = max(opsets.get(opset.domain, 0), opset.version)
-    opsets.setdefault("", 13)
 
     graph = helper.make_graph(
         nodes,
@@ -64,6 +77,53 @@ def quantile_model_to_onnx(model: QuantileModel) -> bytes:
     combined.ir_version = min(combined.ir_version, 8)
     onnx.checker.check_model(combined)
     return combined.SerializeToString()
+
+
+def _const(name: str, value: float) -> onnx.TensorProto:
+    return helper.make_tensor(name, onnx.TensorProto.FLOAT, [], [float(value)])
+
+
+def _add_base(model: QuantileModel, branches: dict[str, str]):
+    """Nodes adding input column ``base_feature`` (NaN as 0) to every branch."""
+    column = model.features.index(model.base_feature)
+    initializers = [
+        helper.make_tensor("base_column", onnx.TensorProto.INT64, [1], [column]),
+        _const("base_zero", 0.0),
+    ]
+    nodes = [
+        helper.make_node("Gather", [INPUT_NAME, "base_column"], ["base_raw"], axis=1),
+        helper.make_node("IsNaN", ["base_raw"], ["base_missing"]),
+        helper.make_node(
+            "Where", ["base_missing", "base_zero", "base_raw"], ["base_value"]
+        ),
+    ]
+    added = {}
+    for name, branch in branches.items():
+        added[name] = f"{name}_with_base"
+        nodes.append(helper.make_node("Add", [branch, "base_value"], [added[name]]))
+    return nodes, initializers, added
+
+
+def _widen_nodes(model: QuantileModel, branches: dict[str, str]):
+    """Nodes of ``training._widen``: p10 and p90 pushed out by factor x width."""
+    w = model.widening
+    initializers = [
+        _const("widen_zero", 0.0),
+        _const("widen_floor", w.floor),
+        _const("widen_lower", w.lower),
+        _const("widen_upper", w.upper),
+    ]
+    low, high = branches["p10"], branches["p90"]
+    nodes = [
+        helper.make_node("Sub", [high, low], ["band_spread"]),
+        helper.make_node("Max", ["band_spread", "widen_zero"], ["band_spread_pos"]),
+        helper.make_node("Add", ["band_spread_pos", "widen_floor"], ["band_width"]),
+        helper.make_node("Mul", ["band_width", "widen_lower"], ["widen_down"]),
+        helper.make_node("Mul", ["band_width", "widen_upper"], ["widen_up"]),
+        helper.make_node("Sub", [low, "widen_down"], ["p10_widened"]),
+        helper.make_node("Add", [high, "widen_up"], ["p90_widened"]),
+    ]
+    return nodes, initializers, {**branches, "p10": "p10_widened", "p90": "p90_widened"}
 
 
 def onnx_session(blob: bytes) -> ort.InferenceSession:

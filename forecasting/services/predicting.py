@@ -8,7 +8,7 @@ import pandas as pd
 from django.db import transaction
 from django.utils import timezone
 
-from forecasting.ml.features import hourly_features
+from forecasting.ml.features import FEATURE_HISTORY_DAYS, hourly_features
 from forecasting.models import (
     BASELINE_LABEL,
     SITE_TASKS,
@@ -77,8 +77,12 @@ def _task_forecast(
 ) -> TaskForecast:
     target = "energy_kwh" if task == ForecastTask.SITE_ENERGY else "plugged_in"
     until = hours[-1] + pd.Timedelta(hours=1)
+    history_start = hours[0] - pd.Timedelta(days=FEATURE_HISTORY_DAYS)
     table = hourly_features(
-        series, target=target, time_zone=site.time_zone, until=until
+        series[series.index >= history_start],
+        target=target,
+        time_zone=site.time_zone,
+        until=until,
     )
     table = table.loc[table.index.isin(hours)]
     active = ModelVersion.objects.filter(

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from forecasting.ml import metrics as ml_metrics
 from forecasting.ml.features import (
+    HOURLY_BASE_FEATURE,
     HOURLY_FEATURES,
     SESSION_FEATURES,
     hourly_features,
@@ -27,7 +28,7 @@ from forecasting.ml.training import (
     HOURLY_PARAMS,
     SESSION_PARAMS,
     SESSION_TARGET_TRANSFORM,
-    quantile_model_fit,
+    quantile_model_train,
 )
 from forecasting.models import (
     BASELINE_LABEL,
@@ -51,6 +52,9 @@ TRAIN_DAYS = 730
 # The holdout is the most recent four weeks: every weekday four times, and the
 # two-week backtest on the forecasts page lies inside it.
 HOLDOUT_DAYS = 28
+# The p10-p90 band is calibrated on the last four weeks before the holdout
+# (split conformal: see forecasting/ml/training.py); the holdout stays unseen.
+CALIBRATION_DAYS = 28
 # Fewer rows than this and a model learns nothing a baseline does not know.
 MIN_TRAIN_HOURS = 24 * 28
 MIN_TRAIN_SESSIONS = 200
@@ -67,6 +71,7 @@ class Dataset:
     features: list[str]
     X_train: pd.DataFrame
     y_train: np.ndarray
+    calibration: np.ndarray  # rows of X_train the p10-p90 band is calibrated on
     X_holdout: pd.DataFrame
     y_holdout: np.ndarray
     baseline_holdout: np.ndarray
@@ -76,6 +81,7 @@ class Dataset:
     params: dict
     target_transform: str
     baseline_label: str
+    base_feature: str | None = None
 
 
 def _hourly_dataset(*, site: Site, task: str, frame: pd.DataFrame) -> Dataset:
@@ -94,10 +100,12 @@ def _hourly_dataset(*, site: Site, task: str, frame: pd.DataFrame) -> Dataset:
         raise NotEnoughHistory(
             f"{len(train)} training hours and {len(holdout)} holdout hours"
         )
+    calibration_start = holdout_start - pd.Timedelta(days=CALIBRATION_DAYS)
     return Dataset(
         features=list(HOURLY_FEATURES),
         X_train=train,
         y_train=train["target"].to_numpy(),
+        calibration=np.asarray(train.index >= calibration_start),
         X_holdout=holdout,
         y_holdout=holdout["target"].to_numpy(),
         baseline_holdout=holdout["lag_168"].to_numpy(),
@@ -107,6 +115,7 @@ def _hourly_dataset(*, site: Site, task: str, frame: pd.DataFrame) -> Dataset:
         params=HOURLY_PARAMS,
         target_transform="none",
         baseline_label=BASELINE_LABEL,
+        base_feature=HOURLY_BASE_FEATURE,
     )
 
 
@@ -130,10 +139,12 @@ def _session_dataset(*, site: Site, task: str, frame: pd.DataFrame) -> Dataset:
     prefix = "token_energy" if column == "energy_kwh" else "token_duration"
     site_prefix = "site_energy" if column == "energy_kwh" else "site_duration"
     baseline = table[f"{prefix}_mean_5"].fillna(table[f"{site_prefix}_mean_200"])
+    calibration_start = holdout_start - pd.Timedelta(days=CALIBRATION_DAYS)
     return Dataset(
         features=list(SESSION_FEATURES),
         X_train=table[in_train],
         y_train=y[in_train],
+        calibration=np.asarray(started[in_train] >= calibration_start),
         X_holdout=table[in_holdout],
         y_holdout=y[in_holdout],
         baseline_holdout=baseline[in_holdout].to_numpy(),
@@ -156,13 +167,14 @@ def dataset_build(*, site: Site, task: str, frame: pd.DataFrame | None = None):
 
 
 def _active_mae_on(dataset: Dataset, *, site: Site, task: str) -> float | None:
-    """MAE of the active version on this holdout (None if none or other features)."""
+    """MAE of the active version on this holdout (None if none, or if it reads
+    columns this dataset does not have)."""
     active = ModelVersion.objects.filter(
         site=site, task=task, status=ModelStatus.ACTIVE
     ).first()
-    if active is None or active.features != dataset.features:
+    if active is None or not set(active.features) <= set(dataset.X_holdout.columns):
         return None
-    X = dataset.X_holdout[dataset.features].to_numpy(dtype=np.float32)
+    X = dataset.X_holdout[active.features].to_numpy(dtype=np.float32)
     predicted = model_predict(model_version=active, X=X)[:, 1]
     return ml_metrics.mae(dataset.y_holdout, predicted)
 
@@ -177,12 +189,14 @@ def model_train(
     """Train ``task`` for ``site``, export to ONNX and store a candidate version."""
     dataset = dataset_build(site=site, task=task, frame=frame)
 
-    model = quantile_model_fit(
+    model = quantile_model_train(
         dataset.X_train,
         dataset.y_train,
         features=dataset.features,
         params=dataset.params,
+        calibration=dataset.calibration,
         target_transform=dataset.target_transform,
+        base_feature=dataset.base_feature,
     )
     X_holdout = dataset.X_holdout[dataset.features].to_numpy(dtype=np.float32)
     predicted = model.predict(X_holdout)
@@ -213,7 +227,7 @@ def model_train(
             holdout_end=dataset.holdout_end,
             features=dataset.features,
             target_transform=dataset.target_transform,
-            params=dataset.params,
+            params=model.describe(),
             train_rows=int(np.isfinite(dataset.y_train).sum()),
             holdout_rows=int(len(dataset.y_holdout)),
             train_seconds=model.train_seconds,

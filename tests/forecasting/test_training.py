@@ -18,7 +18,13 @@ def test_training_registers_a_version_whose_onnx_matches_xgboost(caltech):
     assert version.version == 1
     assert version.train_rows > 24 * 28 and version.holdout_rows >= 24 * 7
     assert version.train_start < version.train_end < version.holdout_end
-    assert "lag_168" in version.features
+    # Weekly lags at the same local hour, and a model of the correction to the
+    # site's usual value of the hour, with its band calibrated before the holdout.
+    assert {"lag_7d", "day_profile"} <= set(version.features)
+    assert version.params["base_feature"] == "day_profile"
+    widening = version.params["interval_widening"]
+    assert widening["calibration_rows"] >= 24 * 21
+    assert widening["coverage_after"] >= 80 > widening["coverage_before"]
     blob = bytes(version.artifact)
     assert version.artifact_sha256 == sha256_hex(blob)
     assert version.artifact_bytes == len(blob)
@@ -73,9 +79,11 @@ def test_a_worse_candidate_is_not_promoted(caltech, monkeypatch):
     promoted, _ = model_promote(model_version=first)
     assert promoted
 
-    # A model of two shallow trees: a real but much weaker model.
+    # Two stumps on their own, without the day profile to correct: a real
+    # but much weaker model.
     from forecasting.services import training
 
+    monkeypatch.setattr(training, "HOURLY_BASE_FEATURE", None)
     monkeypatch.setattr(
         training,
         "HOURLY_PARAMS",
@@ -99,12 +107,15 @@ def test_a_better_model_replaces_the_active_one_and_roll_back_restores_it(
     from forecasting.services import training
 
     normal = training.HOURLY_PARAMS
+    # Twenty small trees learning the whole value, not a correction to the day
+    # profile: better than the seasonal naive, worse than the real model.
+    monkeypatch.setattr(training, "HOURLY_BASE_FEATURE", None)
     monkeypatch.setattr(
-        training, "HOURLY_PARAMS", {**normal, "n_estimators": 40, "max_depth": 2}
+        training, "HOURLY_PARAMS", {**normal, "n_estimators": 20, "max_depth": 2}
     )
     first = model_train(site=caltech, task=ForecastTask.SITE_ENERGY)
     assert model_promote(model_version=first)[0]
-    monkeypatch.setattr(training, "HOURLY_PARAMS", normal)
+    monkeypatch.undo()
     second = model_train(site=caltech, task=ForecastTask.SITE_ENERGY)
     promoted, reason = model_promote(model_version=second)
 
