@@ -30,6 +30,7 @@ install: $(BIN)/.installed
 
 run: install
 	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	$(BIN)/python manage.py import_sessions "$(DATA)"
 	$(BIN)/python manage.py train_forecasts --only-missing
 	$(BIN)/python manage.py predict_forecasts
