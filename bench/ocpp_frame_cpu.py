@@ -56,13 +56,15 @@ def thread_cpu_seconds(tid: int) -> float:
 
 
 def statements_executed() -> float:
-    from django_prometheus.db.metrics import execute_many_total, execute_total
+    """SQL statements run so far (an executemany counts one per row)."""
+    from django_prometheus.db.metrics import execute_total
 
-    total = 0.0
-    for counter in (execute_total, execute_many_total):
-        for metric in counter.collect():
-            total += sum(s.value for s in metric.samples if s.name.endswith("_total"))
-    return total
+    return sum(
+        sample.value
+        for metric in execute_total.collect()
+        for sample in metric.samples
+        if sample.name.endswith("_total")
+    )
 
 
 def _now_z() -> str:

@@ -24,10 +24,17 @@ from ocpp.v16.enums import Action
 
 from giu_ev.metrics import CALL_ERRORS, FRAMES
 from ocpp_bridge.auth import Handshake
+from ocpp_bridge.db import run_db
 from ocpp_bridge.models import Direction
 from ocpp_bridge.parsing import ERROR_CODE_SPELLING_16, frame_parse, schema_deviations
-from ocpp_bridge.services import frame_record
-from ocpp_bridge.v16 import CentralSystem16, Inbound, run_db
+from ocpp_bridge.services import (
+    FramesNotStored,
+    FrameWrite,
+    frame_build,
+    frame_record,
+)
+from ocpp_bridge.v16 import CentralSystem16, Inbound
+from ocpp_bridge.writer import frame_writer
 from stations import services as stations
 
 logger = logging.getLogger(__name__)
@@ -237,7 +244,11 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
                 )
 
     async def frame_in(self, text: str) -> None:
-        """Store a frame, then handle it; answers go out only after storing."""
+        """Store a frame, then handle it; answers go out only after storing.
+
+        A MeterValues frame is stored by its handler instead, in one write with
+        its data and its answer (CentralSystem16.STORED_WITH_ANSWER).
+        """
         now = timezone.now()
         parsed = frame_parse(text)
         action = parsed.action
@@ -247,29 +258,37 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
         if parsed.message_type == 2 and not parsed.error_code:
             flags += schema_deviations(parsed.action, parsed.payload)
 
-        await run_db(frame_record)(
-            charge_point_id=self.charge_point_id,
-            identity=self.identity,
-            direction=Direction.IN,
-            raw=text,
-            message_type=parsed.message_type,
-            message_id=parsed.message_id_text,
-            action=action,
-            payload=parsed.payload,
-            error_code=parsed.error_code_received,
-            flags=flags,
-            at=now,
-        )
-        FRAMES.labels(direction="in", action=_action_label(action)).inc()
+        seen_at = None
         if (now - self.seen_written_at).total_seconds() >= SEEN_WRITE_INTERVAL_S:
-            self.seen_written_at = now
-            await run_db(stations.charge_point_seen)(
-                charge_point_id=self.charge_point_id, at=now
-            )
-        if flags and parsed.message_type == 2:
-            await run_db(stations.charge_point_flags_add)(
-                charge_point_id=self.charge_point_id, flags=flags
-            )
+            self.seen_written_at = seen_at = now
+        write = FrameWrite(
+            charge_point_id=self.charge_point_id,
+            frames=[
+                frame_build(
+                    charge_point_id=self.charge_point_id,
+                    identity=self.identity,
+                    direction=Direction.IN,
+                    raw=text,
+                    message_type=parsed.message_type,
+                    message_id=parsed.message_id_text,
+                    action=action,
+                    payload=parsed.payload,
+                    error_code=parsed.error_code_received,
+                    flags=flags,
+                    at=now,
+                )
+            ],
+            seen_at=seen_at,
+            flags=flags if flags and parsed.message_type == 2 else [],
+        )
+        deferred = (
+            parsed.message_type == 2
+            and not parsed.error_code
+            and parsed.action in self.cp.STORED_WITH_ANSWER
+        )
+        if not deferred:
+            await frame_writer().store(write)
+        FRAMES.labels(direction="in", action=_action_label(action)).inc()
 
         if parsed.error_code:
             if parsed.message_type not in (3, 4):
@@ -299,7 +318,10 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
 
         if parsed.message_type == 2:
             self.cp.inbound[parsed.message_id] = Inbound(
-                payload=parsed.payload, received_at=now, flags=flags
+                payload=parsed.payload,
+                received_at=now,
+                flags=flags,
+                write=write if deferred else None,
             )
             self.cp.answering[parsed.message_id] = parsed.action
         try:
@@ -313,7 +335,12 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
                     parsed.message_id, "InternalError", "The frame was stored."
                 )
         finally:
-            self.cp.inbound.pop(parsed.message_id, None)
+            inbound = self.cp.inbound.pop(parsed.message_id, None)
+            self.cp.prestored.pop(parsed.message_id, None)
+        if inbound is not None and inbound.write is not None:
+            # Neither the handler nor an answer took the frame (nothing was
+            # sent): it is stored all the same.
+            await frame_writer().store(inbound.write)
 
     async def send_call_error(self, message_id, code: str, description: str) -> None:
         await self.frame_out(
@@ -340,17 +367,38 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
         else:
             action = self.cp.answering.pop(parsed.message_id, "")
 
-        await run_db(frame_record)(
-            charge_point_id=self.charge_point_id,
-            identity=self.identity,
-            direction=Direction.OUT,
-            raw=text,
-            message_type=parsed.message_type,
-            message_id=parsed.message_id_text,
-            action=action,
-            payload=parsed.payload,
-            error_code=parsed.error_code_received,
-        )
+        if self.cp.prestored.pop(parsed.message_id, None) != text:
+            out = frame_build(
+                charge_point_id=self.charge_point_id,
+                identity=self.identity,
+                direction=Direction.OUT,
+                raw=text,
+                message_type=parsed.message_type,
+                message_id=parsed.message_id_text,
+                action=action,
+                payload=parsed.payload,
+                error_code=parsed.error_code_received,
+            )
+            pending = (
+                self.cp.inbound.get(parsed.message_id)
+                if parsed.message_type in (3, 4)
+                else None
+            )
+            if pending is not None and pending.write is not None:
+                # The frame this answers is not stored yet (its handler failed
+                # before storing it): both go in one write, before sending.
+                write = pending.write
+                write.frames.append(out)
+                try:
+                    await frame_writer().store(write)
+                except FramesNotStored:
+                    write.frames.remove(out)
+                    raise
+                pending.write = None
+            else:
+                await frame_writer().store(
+                    FrameWrite(charge_point_id=self.charge_point_id, frames=[out])
+                )
         FRAMES.labels(direction="out", action=_action_label(action)).inc()
         if not self.closed:
             await self.send(text_data=text)

@@ -1,0 +1,112 @@
+"""Inserting many rows, and reading raw SQL values, without the ORM's per-query work.
+
+For the charger frames that arrive by the thousand (docs/ocpp-testing.md,
+"Where the portal's time goes"): on this project's 2-core machine, building
+and compiling a query costs Django's ORM 0.5 to 1.5 ms of CPU (a two-row
+``bulk_create`` of frame-log rows 0.48 ms, a ``select_related`` with one
+subquery 1.5 ms), the same statements as plain SQL 0.05 to 0.12 ms. Only
+metadata (quoted table and column names) goes into SQL text here; every
+value is bound. Works on PostgreSQL and SQLite alike.
+"""
+
+import json
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connection, models
+from django.db.models.constants import OnConflict
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+_plans: dict[type[models.Model], tuple[str, list]] = {}
+
+
+def _plan(model: type[models.Model]) -> tuple[str, list]:
+    """Column list and how to read each value from an instance, per model."""
+    plan = _plans.get(model)
+    if plan is None:
+        quote = connection.ops.quote_name
+        fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+        columns = ", ".join(quote(f.column) for f in fields)
+        plan = _plans[model] = (columns, [(f, _value_prep(f)) for f in fields])
+    return plan
+
+
+def _value_prep(field: models.Field) -> Callable[[Any], Any] | None:
+    """How a value must be adapted for the database, or None if it goes as it is."""
+    if isinstance(field, models.DateTimeField):
+        return connection.ops.adapt_datetimefield_value
+    if isinstance(field, models.JSONField | models.DecimalField):
+        return lambda value: field.get_db_prep_save(value, connection)
+    return None
+
+
+def rows_insert(
+    model: type[models.Model],
+    objs: Iterable[models.Model],
+    *,
+    ignore_conflicts: bool = False,
+) -> None:
+    """INSERT unsaved instances in as few statements as the database allows.
+
+    What ``bulk_create`` does for the fields of these models (defaults set by
+    the instances, ``auto_now``/``auto_now_add`` filled in), without returning
+    primary keys or sending signals. ``ignore_conflicts`` skips rows that
+    break a unique constraint, as ``bulk_create`` does.
+    """
+    objs = list(objs)
+    if not objs:
+        return
+    columns, prepared = _plan(model)
+    now = timezone.now()
+    rows = []
+    for obj in objs:
+        row = []
+        for field, prep in prepared:
+            if getattr(field, "auto_now", False) or (
+                getattr(field, "auto_now_add", False)
+                and getattr(obj, field.attname) is None
+            ):
+                setattr(obj, field.attname, now)
+            value = getattr(obj, field.attname)
+            row.append(prep(value) if prep is not None and value is not None else value)
+        rows.append(row)
+
+    on_conflict = OnConflict.IGNORE if ignore_conflicts else None
+    head = (
+        f"{connection.ops.insert_statement(on_conflict=on_conflict)} "
+        f"{connection.ops.quote_name(model._meta.db_table)} ({columns}) VALUES "
+    )
+    tail = connection.ops.on_conflict_suffix_sql(
+        [field for field, _ in prepared], on_conflict, None, None
+    )
+    one = "(" + ", ".join(["%s"] * len(prepared)) + ")"
+    size = max(1, connection.ops.bulk_batch_size([f for f, _ in prepared], objs))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), size):
+            chunk = rows[start : start + size]
+            cursor.execute(
+                head + ", ".join([one] * len(chunk)) + (f" {tail}" if tail else ""),
+                [value for row in chunk for value in row],
+            )
+
+
+def aware(value: datetime | str | None) -> datetime | None:
+    """A datetime column read with raw SQL, as the ORM would return it.
+
+    SQLite returns a subquery's datetime as text and stores UTC without a
+    zone; PostgreSQL returns aware datetimes already.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is not None and timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    return value
+
+
+def json_value(value: Any) -> Any:
+    """A JSON column read with raw SQL (both backends return it as text)."""
+    return json.loads(value) if isinstance(value, str | bytes) else value
