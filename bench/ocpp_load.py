@@ -59,6 +59,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def main_thread_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process's first thread (Daphne's event loop)."""
+    with open(f"/proc/{pid}/task/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
 def raise_open_files_limit() -> int:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:
@@ -135,11 +142,13 @@ def run_load(
         stdin.flush()
 
         steady_cpu_start = cpu_seconds(server_pid)
+        loop_cpu_start = main_thread_cpu_seconds(server_pid)
         helper_cpu_start = helper_cpu() if helper_cpu else 0.0
         steady = json.loads(stdout.readline())
         if steady.get("phase") != "steady":
             raise RuntimeError(f"{label}: load generator failed: {steady}")
         steady_cpu = cpu_seconds(server_pid) - steady_cpu_start
+        steady_loop_cpu = main_thread_cpu_seconds(server_pid) - loop_cpu_start
         steady_helper_cpu = helper_cpu() - helper_cpu_start if helper_cpu else None
         steady_rss = rss_bytes(server_pid)
         stdin.write("close\n")
@@ -173,6 +182,7 @@ def run_load(
         "drain_s": steady["drainS"],
         "steady_cpu_share": steady_cpu / steady["drainS"],
         "steady_cpu_s": steady_cpu,
+        "steady_loop_cpu_s": steady_loop_cpu,
         "steady_helper_cpu_s": steady_helper_cpu,
         "generator_cpu_share": steady["generatorCpuShare"],
         "idle_rss_mb": idle_rss / 2**20,
@@ -451,7 +461,12 @@ def print_result(r: dict) -> None:
     )
     if r["answered"]:
         per_frame_ms = 1000 * r["steady_cpu_s"] / r["answered"]
-        line = f"  CPU per MeterValues   server {per_frame_ms:.2f} ms"
+        loop_ms = 1000 * r["steady_loop_cpu_s"] / r["answered"]
+        line = (
+            f"  CPU per MeterValues   server {per_frame_ms:.2f} ms "
+            f"(event loop {loop_ms:.2f} ms, other threads "
+            f"{per_frame_ms - loop_ms:.2f} ms)"
+        )
         if r["steady_helper_cpu_s"] is not None:
             backend_ms = 1000 * r["steady_helper_cpu_s"] / r["answered"]
             line += f", its PostgreSQL backends {backend_ms:.2f} ms"
