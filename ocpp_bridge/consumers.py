@@ -14,6 +14,7 @@ import socket
 import time
 import uuid
 import weakref
+from typing import Any
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import (
@@ -76,6 +77,23 @@ _ERROR_CODES = frozenset(
 
 def _action_label(action: str) -> str:
     return action if action in _ACTIONS else ("-" if not action else "other")
+
+
+_frame_counters: dict[tuple[str, str], Any] = {}
+
+
+def _frames_counter(direction: str, action: str):
+    """The FRAMES child of a direction and action (labels() takes a lock).
+
+    Keyed by label, so a charger's made-up actions add no entries.
+    """
+    key = (direction, _action_label(action))
+    counter = _frame_counters.get(key)
+    if counter is None:
+        counter = _frame_counters[key] = FRAMES.labels(
+            direction=direction, action=key[1]
+        )
+    return counter
 
 
 def _code_label(code: str) -> str:
@@ -367,7 +385,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
         )
         if not deferred:
             await frame_writer().store(write)
-        FRAMES.labels(direction="in", action=_action_label(action)).inc()
+        _frames_counter("in", action).inc()
 
         if parsed.error_code:
             if parsed.message_type not in (3, 4):
@@ -404,7 +422,12 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
             )
             self.cp.answering[parsed.message_id] = parsed.action
         try:
-            await self.cp.route_message(text)
+            if parsed.message_type == 2:
+                await self.cp.route_call(
+                    text, parsed.message_id, parsed.action, parsed.payload
+                )
+            else:
+                await self.cp.route_message(text)
         except Exception:
             logger.exception(
                 "OCPP routing failed", extra={"charge_point": self.identity}
@@ -478,7 +501,7 @@ class ChargePointConsumer(AsyncWebsocketConsumer):
                 await frame_writer().store(
                     FrameWrite(charge_point_id=self.charge_point_id, frames=[out])
                 )
-        FRAMES.labels(direction="out", action=_action_label(action)).inc()
+        _frames_counter("out", action).inc()
         if not self.closed:
             await self.send(text_data=text)
 

@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import timezone
 from ocpp.charge_point import LOGGER as PACKAGE_LOGGER
+from ocpp.charge_point import remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.messages import Call, CallResult, MessageType
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call_result
@@ -119,6 +120,33 @@ class CentralSystem16(ChargePoint):
 
     def _time(self, raw: Any, now: datetime):
         return charger_time(raw, tz=self.tz, now=now)
+
+    async def route_call(
+        self, raw_msg: str, unique_id: Any, action: str, payload: dict
+    ) -> None:
+        """Answer a CALL of the charger through its handler.
+
+        What the package's ``route_message`` does for a CALL, without the work
+        our handlers do not use: a second JSON parse, a snake_case copy of the
+        payload and an ``inspect.signature`` per call, a tenth of the bridge's
+        CPU at 500 MeterValues a second (py-spy). A CALL with no handler here
+        goes through the package, which names its CallError.
+        """
+        handler = self.route_map.get(action, {}).get("_on_action")
+        if handler is None:
+            await self.route_message(raw_msg)
+            return
+        call = Call(unique_id, action, payload)
+        try:
+            response = await handler(call_unique_id=unique_id)
+        except Exception as error:
+            # As the package does: PackageLog makes a refusal one WARNING
+            # line, a fault of ours an ERROR with its traceback.
+            self.logger.exception("Error while handling request '%s'", call)
+            await self._send(call.create_call_error(error).to_json())
+            return
+        answer = snake_to_camel_case(remove_nones(serialize_as_dict(response)))
+        await self._send(call.create_call_result(answer).to_json())
 
     async def _store_answered(
         self,

@@ -675,22 +675,34 @@ def _meter_samples_round(
 
     rows_insert(MeterSample, rows, ignore_conflicts=True)
     updated = [
-        (session.energy_wh, session.updated_at, session.pk)
+        session
         for session, fresh, tail in touched
         if _session_energy_set(session=session, rows=fresh, tail=tail)
     ]
     if updated:
-        quote = connection.ops.quote_name
+        now = timezone.now()
+        params: list = [connection.ops.adapt_datetimefield_value(now)]
+        for session in updated:
+            session.updated_at = now
+            params += [session.pk, session.energy_wh]
+        params += [session.pk for session in updated]
         with connection.cursor() as cursor:
-            cursor.executemany(
-                f"UPDATE {quote(ChargingSession._meta.db_table)}"  # noqa: S608
-                " SET energy_wh = %s, updated_at = %s WHERE id = %s",
-                [
-                    (energy_wh, connection.ops.adapt_datetimefield_value(at), pk)
-                    for energy_wh, at, pk in updated
-                ],
-            )
+            cursor.execute(_energy_update_sql(len(updated)), params)
     return counts
+
+
+@functools.cache
+def _energy_update_sql(count: int) -> str:
+    """One UPDATE for the live energy of ``count`` sessions (ids twice)."""
+    q = connection.ops.quote_name
+    cases = " ".join(["WHEN %s THEN %s"] * count)
+    # Only quoted names and placeholders go into the text; values are bound.
+    return (
+        f"UPDATE {q(ChargingSession._meta.db_table)}"  # noqa: S608
+        f" SET {q('updated_at')} = %s,"
+        f" {q('energy_wh')} = CASE {q('id')} {cases} END"
+        f" WHERE {q('id')} IN ({', '.join(['%s'] * count)})"
+    )
 
 
 def _orphan_meter_values_note(
