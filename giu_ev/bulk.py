@@ -14,8 +14,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from django.db import IntegrityError, connection, models, transaction
-from django.db.models.constants import OnConflict
+from django.db import connection, models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -42,25 +41,17 @@ def _value_prep(field: models.Field) -> Callable[[Any], Any] | None:
     return None
 
 
-def rows_insert(
-    model: type[models.Model],
-    objs: Iterable[models.Model],
-    *,
-    ignore_conflicts: bool = False,
-) -> None:
+def rows_insert(model: type[models.Model], objs: Iterable[models.Model]) -> None:
     """INSERT unsaved instances with as little work per row as the database allows.
 
     What ``bulk_create`` does for the fields of these models (defaults set by
     the instances, ``auto_now``/``auto_now_add`` filled in), without returning
-    primary keys or sending signals. ``ignore_conflicts`` skips rows that
-    break a unique constraint, as ``bulk_create`` does.
+    primary keys or sending signals. A row that breaks a constraint fails the
+    whole statement (IntegrityError), as ``bulk_create`` does.
 
     PostgreSQL gets the rows through COPY: a multi-row INSERT's text is too
     long for psycopg's statement cache, and splitting it again for every
-    batch was a fifth of the OCPP bridge's CPU at 500 frames a second. COPY
-    cannot skip a conflicting row, so with ``ignore_conflicts`` it runs in a
-    savepoint and, in the rare case of a conflict (a copy stored by another
-    transaction meanwhile), the rows go again as an INSERT that skips it.
+    batch was a fifth of the OCPP bridge's CPU at 500 frames a second.
     """
     objs = list(objs)
     if not objs:
@@ -81,47 +72,25 @@ def rows_insert(
         rows.append(row)
 
     table = connection.ops.quote_name(model._meta.db_table)
-    if connection.vendor != "postgresql":
-        _values_insert(table, columns, prepared, rows, ignore_conflicts)
-        return
-    if not ignore_conflicts:
-        _copy(table, columns, rows)
-        return
-    try:
-        with transaction.atomic():
-            _copy(table, columns, rows)
-    except IntegrityError:
-        _values_insert(table, columns, prepared, rows, ignore_conflicts)
-
-
-def _copy(table: str, columns: str, rows: list[list]) -> None:
-    with (
-        connection.cursor() as cursor,
-        cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
-    ):
-        for row in rows:
-            copy.write_row(row)
-
-
-def _values_insert(
-    table: str, columns: str, prepared: list, rows: list[list], ignore: bool
-) -> None:
-    on_conflict = OnConflict.IGNORE if ignore else None
-    head = (
-        f"{connection.ops.insert_statement(on_conflict=on_conflict)} "
-        f"{table} ({columns}) VALUES "
-    )
-    tail = connection.ops.on_conflict_suffix_sql(
-        [field for field, _ in prepared], on_conflict, None, None
-    )
-    one = "(" + ", ".join(["%s"] * len(prepared)) + ")"
-    fields = [field for field, _ in prepared]
-    size = max(1, connection.ops.bulk_batch_size(fields, rows))
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Django's execute() wraps driver errors; COPY must be wrapped by
+            # hand (IntegrityError, and a broken connection marked as such).
+            with (
+                connection.wrap_database_errors,
+                cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+            return
+        one = "(" + ", ".join(["%s"] * len(prepared)) + ")"
+        fields = [field for field, _ in prepared]
+        size = max(1, connection.ops.bulk_batch_size(fields, rows))
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
             cursor.execute(
-                head + ", ".join([one] * len(chunk)) + (f" {tail}" if tail else ""),
+                f"INSERT INTO {table} ({columns}) VALUES "  # noqa: S608
+                + ", ".join([one] * len(chunk)),
                 [value for row in chunk for value in row],
             )
 

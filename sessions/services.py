@@ -425,7 +425,8 @@ def meter_samples_record(
     """Store the sampled values of a MeterValues message; returns how many new.
 
     Samples are described on MeterValuesReport. Values for an unknown
-    transaction are kept without a session and audited.
+    transaction are kept without a session and audited. The one-message form
+    of ``meter_samples_record_many`` (which the OCPP bridge uses).
     """
     report = MeterValuesReport(
         charge_point_id=charge_point_id,
@@ -451,7 +452,10 @@ def meter_samples_record_many(*, reports: list[MeterValuesReport]) -> list[int]:
 
     No savepoint of its own: called inside a caller's transaction, a failure
     here rolls that transaction back with it, which is what the caller of a
-    batch wants (it retries the reports one by one).
+    batch wants (it retries the reports one by one). A reading stored by
+    another transaction at the same moment (a charger resending on a second
+    socket) is not skipped but raises IntegrityError (the unique reading
+    constraint); the caller's retry then finds it stored and skips it.
     """
     with transaction.atomic(savepoint=False):
         counts: dict[int, int] = {}
@@ -673,7 +677,7 @@ def _meter_samples_round(
         if session is not None:
             touched.append((session, fresh, tail))
 
-    rows_insert(MeterSample, rows, ignore_conflicts=True)
+    rows_insert(MeterSample, rows)
     updated = [
         session
         for session, fresh, tail in touched

@@ -181,3 +181,69 @@ async def test_a_frame_that_cannot_be_stored_is_not_answered(
         )
     )()
     assert directions == ["in", "out"]
+
+
+def test_a_reading_stored_meanwhile_through_another_socket_is_kept_once(
+    charger_cp,
+):
+    """A charger resending on a new socket while the old one still stores."""
+    import threading
+    import time
+    from datetime import UTC, datetime
+
+    from django.db import connection, transaction
+
+    from ocpp_bridge.services import FrameWrite, frame_build, frame_writes_store
+    from sessions.services import MeterValuesReport, meter_samples_record
+
+    session = ChargingSession.objects.create(
+        charge_point=charger_cp,
+        started_at=datetime(2025, 5, 1, 8, tzinfo=UTC),
+        meter_start_wh=0,
+    )
+    at = datetime(2025, 5, 1, 8, 10, tzinfo=UTC)
+    reading = {
+        "timestamp": at,
+        "raw_timestamp": "2025-05-01T08:10:00Z",
+        "measurand": "Energy.Active.Import.Register",
+        "phase": "",
+        "location": "Outlet",
+        "context": "Sample.Periodic",
+        "unit": "Wh",
+        "raw_value": "2000",
+        "flags": [],
+    }
+    report = MeterValuesReport(
+        charge_point_id=charger_cp.pk,
+        connector_number=1,
+        transaction_ref=session.pk,
+        samples=[dict(reading)],
+    )
+    storing = threading.Event()
+
+    def old_socket() -> None:
+        with transaction.atomic():
+            meter_samples_record(**{**vars(report), "samples": [dict(reading)]})
+            storing.set()
+            time.sleep(0.5)  # committed while the new socket's copy waits
+        connection.close()
+
+    thread = threading.Thread(target=old_socket)
+    thread.start()
+    storing.wait(5)
+    frame = frame_build(
+        charge_point_id=charger_cp.pk, identity="CP-1", direction="in", raw="[2]"
+    )
+    outcomes = frame_writes_store(
+        writes=[
+            FrameWrite(
+                charge_point_id=charger_cp.pk, frames=[frame], meter_values=report
+            )
+        ]
+    )
+    thread.join()
+
+    assert outcomes == [None]
+    assert MeterSample.objects.filter(session=session).count() == 1
+    assert Frame.objects.filter(identity="CP-1", direction="in").count() == 1
+    assert ChargingSession.objects.get(pk=session.pk).energy_wh == 2000
