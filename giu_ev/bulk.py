@@ -11,31 +11,61 @@ value is bound (or copied). Works on PostgreSQL and SQLite alike.
 
 import json
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from operator import attrgetter
 from typing import Any
 
 from django.db import connection, models
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-_plans: dict[type[models.Model], tuple[str, list]] = {}
+
+@dataclass(frozen=True)
+class _Plan:
+    """How rows of one model are read from instances and sent, worked out once."""
+
+    columns: str
+    fields: list[models.Field]
+    read: Callable[[models.Model], tuple]
+    preps: list[tuple[int, Callable[[Any], Any]]]
+    auto_now: list[str]
+    auto_now_add: list[str]
 
 
-def _plan(model: type[models.Model]) -> tuple[str, list]:
-    """Column list and how to read each value from an instance, per model."""
+_plans: dict[type[models.Model], _Plan] = {}
+
+
+def _plan(model: type[models.Model]) -> _Plan:
     plan = _plans.get(model)
     if plan is None:
         quote = connection.ops.quote_name
         fields = [f for f in model._meta.concrete_fields if not f.primary_key]
-        columns = ", ".join(quote(f.column) for f in fields)
-        plan = _plans[model] = (columns, [(f, _value_prep(f)) for f in fields])
+        preps = [(i, _value_prep(f)) for i, f in enumerate(fields)]
+        plan = _plans[model] = _Plan(
+            columns=", ".join(quote(f.column) for f in fields),
+            fields=fields,
+            read=_reader([f.attname for f in fields]),
+            preps=[(i, prep) for i, prep in preps if prep is not None],
+            auto_now=[f.attname for f in fields if getattr(f, "auto_now", False)],
+            auto_now_add=[
+                f.attname for f in fields if getattr(f, "auto_now_add", False)
+            ],
+        )
     return plan
+
+
+def _reader(attnames: list[str]) -> Callable[[models.Model], tuple]:
+    if len(attnames) == 1:
+        return lambda obj: (getattr(obj, attnames[0]),)
+    return attrgetter(*attnames)
 
 
 def _value_prep(field: models.Field) -> Callable[[Any], Any] | None:
     """How a value must be adapted for the database, or None if it goes as it is."""
     if isinstance(field, models.DateTimeField):
-        return connection.ops.adapt_datetimefield_value
+        # Looked up per call: ``connection`` is the running thread's.
+        return lambda value: connection.ops.adapt_datetimefield_value(value)
     if isinstance(field, models.JSONField | models.DecimalField):
         return lambda value: field.get_db_prep_save(value, connection)
     return None
@@ -56,20 +86,21 @@ def rows_insert(model: type[models.Model], objs: Iterable[models.Model]) -> None
     objs = list(objs)
     if not objs:
         return
-    columns, prepared = _plan(model)
+    plan = _plan(model)
     now = timezone.now()
     rows = []
     for obj in objs:
-        row = []
-        for field, prep in prepared:
-            if getattr(field, "auto_now", False) or (
-                getattr(field, "auto_now_add", False)
-                and getattr(obj, field.attname) is None
-            ):
-                setattr(obj, field.attname, now)
-            value = getattr(obj, field.attname)
-            row.append(prep(value) if prep is not None and value is not None else value)
+        for attname in plan.auto_now:
+            setattr(obj, attname, now)
+        for attname in plan.auto_now_add:
+            if getattr(obj, attname) is None:
+                setattr(obj, attname, now)
+        row = list(plan.read(obj))
+        for index, prep in plan.preps:
+            if row[index] is not None:
+                row[index] = prep(row[index])
         rows.append(row)
+    columns, fields = plan.columns, plan.fields
 
     table = connection.ops.quote_name(model._meta.db_table)
     with connection.cursor() as cursor:
@@ -83,8 +114,7 @@ def rows_insert(model: type[models.Model], objs: Iterable[models.Model]) -> None
                 for row in rows:
                     copy.write_row(row)
             return
-        one = "(" + ", ".join(["%s"] * len(prepared)) + ")"
-        fields = [field for field, _ in prepared]
+        one = "(" + ", ".join(["%s"] * len(fields)) + ")"
         size = max(1, connection.ops.bulk_batch_size(fields, rows))
         for start in range(0, len(rows), size):
             chunk = rows[start : start + size]
