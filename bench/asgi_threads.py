@@ -2,9 +2,10 @@
 
 `python bench/ocpp_load.py --executor-threads N` serves this instead of
 giu_ev.asgi, to measure whether the 6 threads asyncio gives a 2-core machine
-(min(32, CPUs + 4)) are what holds the consumer back: every database write of
-the OCPP bridge runs in that pool (database_sync_to_async with
-thread_sensitive=False).
+(min(32, CPUs + 4)) hold the consumer back. The pool runs the bridge's
+services (boot, status, transactions, handshakes: database_sync_to_async with
+thread_sensitive=False); the frame log and MeterValues go through the frame
+writer's own two threads (ocpp_bridge/writer.py), which this does not change.
 """
 
 import asyncio

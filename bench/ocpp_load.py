@@ -34,6 +34,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -55,6 +56,13 @@ def cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
     # utime and stime are fields 14 and 15 of /proc/<pid>/stat (1-based).
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def main_thread_cpu_seconds(pid: int) -> float:
+    """CPU seconds of a process's first thread (Daphne's event loop)."""
+    with open(f"/proc/{pid}/task/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
@@ -85,9 +93,21 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def run_load(
-    *, label: str, url: str, server_pid: int, chargers: list[dict], args
+    *,
+    label: str,
+    url: str,
+    server_pid: int,
+    chargers: list[dict],
+    args,
+    on_steady: Callable[[], None] | None = None,
+    helper_cpu: Callable[[], float] | None = None,
 ) -> dict:
-    """Drive bench/loadgen.js against a listening server; return its figures."""
+    """Drive bench/loadgen.js against a listening server; return its figures.
+
+    ``on_steady`` runs as the steady phase starts (the profiler); ``helper_cpu``
+    returns CPU seconds used so far by processes working for the server (its
+    PostgreSQL backends), read at the start and end of the steady phase.
+    """
     idle_rss = rss_bytes(server_pid)
     plan = {
         "url": url,
@@ -116,14 +136,20 @@ def run_load(
             raise RuntimeError(f"{label}: load generator failed: {held}")
         held_rss = rss_bytes(server_pid)
         connect_cpu = cpu_seconds(server_pid) - started_cpu
+        if on_steady is not None:
+            on_steady()
         stdin.write("go\n")
         stdin.flush()
 
         steady_cpu_start = cpu_seconds(server_pid)
+        loop_cpu_start = main_thread_cpu_seconds(server_pid)
+        helper_cpu_start = helper_cpu() if helper_cpu else 0.0
         steady = json.loads(stdout.readline())
         if steady.get("phase") != "steady":
             raise RuntimeError(f"{label}: load generator failed: {steady}")
         steady_cpu = cpu_seconds(server_pid) - steady_cpu_start
+        steady_loop_cpu = main_thread_cpu_seconds(server_pid) - loop_cpu_start
+        steady_helper_cpu = helper_cpu() - helper_cpu_start if helper_cpu else None
         steady_rss = rss_bytes(server_pid)
         stdin.write("close\n")
         stdin.flush()
@@ -155,6 +181,9 @@ def run_load(
         "max_ms": steady["maxMs"],
         "drain_s": steady["drainS"],
         "steady_cpu_share": steady_cpu / steady["drainS"],
+        "steady_cpu_s": steady_cpu,
+        "steady_loop_cpu_s": steady_loop_cpu,
+        "steady_helper_cpu_s": steady_helper_cpu,
         "generator_cpu_share": steady["generatorCpuShare"],
         "idle_rss_mb": idle_rss / 2**20,
         "held_rss_mb": held_rss / 2**20,
@@ -281,6 +310,32 @@ def portal_counts(args) -> dict[str, int]:
     return {"meter_samples": samples[0], "metervalues_frames": frames[0]}
 
 
+def backend_cpu_seconds(args) -> float:
+    """CPU seconds used so far by the PostgreSQL backends serving the bench DB.
+
+    The portal's pool keeps its connections (and so its backends) open; a
+    backend that left between two readings takes its CPU with it, so this is a
+    lower bound when the pool shrinks during the steady phase.
+    """
+    import psycopg
+
+    with psycopg.connect(args.pg_url, autocommit=True) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                (args.database,),
+            )
+        ]
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_seconds(pid)
+        except OSError:
+            continue
+    return total
+
+
 def wait_http(url: str, proc: subprocess.Popen, timeout_s: float = 60) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -322,7 +377,14 @@ def bench_portal(chargers: list[dict], password: str, args) -> dict:
         )
     try:
         wait_http(f"http://127.0.0.1:{port}/admin/login/", server)
-        if args.profile:
+        profiler: subprocess.Popen | None = None
+
+        def start_profiler() -> None:
+            # The steady phase only: the connect phase (password checks) is
+            # another workload, measured by its own "server CPU" figure.
+            nonlocal profiler
+            if not args.profile:
+                return
             profiler = subprocess.Popen(
                 [
                     str(Path(sys.executable).parent / "py-spy"),
@@ -331,12 +393,18 @@ def bench_portal(chargers: list[dict], password: str, args) -> dict:
                     str(server.pid),
                     "--duration",
                     str(int(args.duration)),
+                    "--rate",
+                    "250",
+                    *(["--gil"] if args.profile_gil else []),
                     "--format",
-                    "speedscope",
+                    args.profile_format,
                     "--output",
-                    str(Path(args.log_dir) / "bench-daphne.speedscope.json"),
-                ]
+                    str(Path(args.log_dir) / f"bench-daphne.{args.profile_format}.txt"),
+                ],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
             )
+
         label = "portal (Daphne, PostgreSQL, Redis layer)"
         if args.executor_threads:
             label += f", {args.executor_threads} pool threads"
@@ -346,8 +414,10 @@ def bench_portal(chargers: list[dict], password: str, args) -> dict:
             server_pid=server.pid,
             chargers=chargers,
             args=args,
+            on_steady=start_profiler,
+            helper_cpu=lambda: backend_cpu_seconds(args),
         )
-        if args.profile:
+        if profiler is not None:
             profiler.wait(timeout=args.duration + 60)
         # Frames answered must be stored; give the last writes a moment.
         time.sleep(1)
@@ -389,6 +459,18 @@ def print_result(r: dict) -> None:
         f"  CPU (steady)          server {100 * r['steady_cpu_share']:.0f}%, "
         f"load generator {100 * r['generator_cpu_share']:.0f}% of one core"
     )
+    if r["answered"]:
+        per_frame_ms = 1000 * r["steady_cpu_s"] / r["answered"]
+        loop_ms = 1000 * r["steady_loop_cpu_s"] / r["answered"]
+        line = (
+            f"  CPU per MeterValues   server {per_frame_ms:.2f} ms "
+            f"(event loop {loop_ms:.2f} ms, other threads "
+            f"{per_frame_ms - loop_ms:.2f} ms)"
+        )
+        if r["steady_helper_cpu_s"] is not None:
+            backend_ms = 1000 * r["steady_helper_cpu_s"] / r["answered"]
+            line += f", its PostgreSQL backends {backend_ms:.2f} ms"
+        print(line + f" (steady phase CPU / {r['answered']} answered)")
     if "meter_samples" in r:
         print(
             f"  persisted             {r['metervalues_frames']} MeterValues frames "
@@ -427,6 +509,17 @@ def main() -> None:
     )
     parser.add_argument(
         "--profile", action="store_true", help="py-spy the portal's steady phase"
+    )
+    parser.add_argument(
+        "--profile-format",
+        choices=["speedscope", "raw", "flamegraph"],
+        default="speedscope",
+        help="py-spy output format (raw: collapsed stacks, one a line)",
+    )
+    parser.add_argument(
+        "--profile-gil",
+        action="store_true",
+        help="sample only the thread holding the GIL (Python CPU, not waits)",
     )
     parser.add_argument(
         "--executor-threads",

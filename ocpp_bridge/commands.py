@@ -21,10 +21,10 @@ from django.utils import timezone
 
 from giu_ev.metrics import COMMAND_LATENCY, COMMANDS
 from ocpp_bridge.consumers import SEEN_WRITE_INTERVAL_S, charge_point_group
+from ocpp_bridge.db import run_db
 from ocpp_bridge.models import CommandOutcome
 from ocpp_bridge.parsing import schema_deviations
 from ocpp_bridge.services import command_create, command_finish
-from ocpp_bridge.v16 import run_db
 from stations.alerts import alert_open, alert_resolve
 from stations.models import AlertKind, ChargePoint
 from stations.services import (

@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import jsonschema_rs
 from ocpp.exceptions import (
     PropertyConstraintViolationError,
     ProtocolError,
@@ -110,7 +111,11 @@ def frame_parse(text: str) -> ParsedFrame:
     message_type = message[0]
     message_id = message[1] if len(message) > 1 else None
     flags: list[str] = []
-    if _unstorable(message):
+    # A decoded JSON string holds a NUL or a lone surrogate only if the text
+    # spelled it as a \u escape (JSON forbids raw control characters) or
+    # holds the surrogate itself (not ASCII): most frames, plain ASCII without
+    # escapes, skip the walk over every value.
+    if ("\\u" in text or not text.isascii()) and _unstorable(message):
         return ParsedFrame(
             message_type=message_type if message_type in (2, 3, 4) else None,
             message_id=message_id
@@ -208,8 +213,11 @@ def schema_deviations(action: str, payload: Any, message_type: int = 2) -> list[
 
     The package's own schemas and validator are used, without format checks:
     the schemas say ``date-time`` (RFC 3339) but OCPP 1.6 §3.15 allows any ISO
-    8601 time, which chargers use (FC-01, FC-02).
+    8601 time, which chargers use (FC-01, FC-02). Most frames have nothing to
+    name, which a compiled validator tells first (_schema_satisfied).
     """
+    if _schema_satisfied(action, payload, message_type):
+        return []
     parse_float = float
     if (message_type, action) in _DECIMAL_SCHEMAS:
         parse_float = decimal.Decimal
@@ -226,6 +234,37 @@ def schema_deviations(action: str, payload: Any, message_type: int = 2) -> list[
         path = _INDEX.sub(".*", "." + path)[1:] if path else "-"
         found.add(f"schema:{error.validator}:{path}")
     return sorted(found)
+
+
+# jsonschema-rs checks a MeterValues payload against its schema in about a
+# microsecond; the package's Python validator takes 0.1 to 0.2 ms, 14% of the
+# bridge's CPU at 500 frames a second (py-spy). The fast one only says "valid"
+# (no deviations to name, the usual answer); anything else goes to the
+# package's validator, which names the deviations as before. Both agreed on
+# all of 20,000 mutated payloads of the field cases (docs/ocpp-testing.md).
+# Schemas read with Decimal (_DECIMAL_SCHEMAS) always take the slow path.
+_compiled: dict[tuple[int, str], Any] = {}
+
+
+def _schema_satisfied(action: str, payload: Any, message_type: int) -> bool:
+    key = (message_type, action)
+    if key in _DECIMAL_SCHEMAS:
+        return False
+    if key not in _compiled:
+        try:
+            schema = get_validator(message_type, action, OCPP_VERSION).schema
+            _compiled[key] = jsonschema_rs.Draft4Validator(
+                schema, validate_formats=False
+            )
+        except (OSError, ValueError):
+            _compiled[key] = None
+    validator = _compiled[key]
+    if validator is None:
+        return False
+    try:
+        return validator.is_valid(payload)
+    except (ValueError, TypeError, OverflowError):
+        return False
 
 
 # --- Fields -------------------------------------------------------------------

@@ -1,16 +1,26 @@
-"""Writes of the bridge's own records: the frame log, commands, handshakes."""
+"""Writes of the bridge's own records: the frame log, commands, handshakes.
+
+``frame_writes_store`` also writes what frames carry (meter values, the time a
+charger was last heard from), so that a frame, its data and its answer are
+stored in one transaction, and the frames of many chargers in one batch.
+"""
 
 import logging
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
+from giu_ev.bulk import rows_insert
 from ocpp_bridge.models import CommandOutcome, ConnectionAttempt, Frame, RemoteCommand
+from sessions import services as sessions
+from stations import services as stations
 
 logger = logging.getLogger(__name__)
 
 
-def frame_record(
+def frame_build(
     *,
     charge_point_id: int | None,
     identity: str,
@@ -23,8 +33,9 @@ def frame_record(
     error_code: str = "",
     flags: list[str] | None = None,
     at: datetime | None = None,
-) -> int:
-    frame = Frame.objects.create(
+) -> Frame:
+    """A frame-log row, not yet saved (``frame_record`` or a ``FrameWrite``)."""
+    return Frame(
         charge_point_id=charge_point_id,
         identity=identity[:255],
         direction=direction,
@@ -39,7 +50,114 @@ def frame_record(
         flags=flags or [],
         created_at=at or timezone.now(),
     )
+
+
+def frame_record(**fields) -> int:
+    """Store one frame (the arguments of ``frame_build``); returns its id."""
+    frame = frame_build(**fields)
+    frame.save(force_insert=True)
     return frame.pk
+
+
+@dataclass
+class FrameWrite:
+    """What handling one frame of one charger stores, all in one transaction.
+
+    ``frames`` (the frame received, or an answer) are stored whatever happens
+    to the rest; ``meter_values`` (the data a MeterValues frame carries) and
+    ``answer`` (the CallResult for it) are stored together or not at all, so
+    that the answer is in the log only if the data it acknowledges is.
+    ``seen_at`` updates the charger's last-seen time, ``flags`` its deviations.
+    """
+
+    charge_point_id: int
+    frames: list[Frame]
+    seen_at: datetime | None = None
+    flags: list[str] = field(default_factory=list)
+    meter_values: sessions.MeterValuesReport | None = None
+    answer: Frame | None = None
+
+
+class FramesNotStored(Exception):
+    """Not even the frames of a write could be stored (the database is down)."""
+
+
+def frame_writes_store(
+    *, writes: list[FrameWrite]
+) -> list[FramesNotStored | Exception | None]:
+    """Store the writes of many chargers in one transaction; what failed, each.
+
+    The outcome of a write is None (all stored), the error of its data (its
+    frames, seen time and flags stored alone; not its answer, not its data) or
+    ``FramesNotStored`` (nothing stored). When the batch fails as a whole, each
+    write is tried on its own, so that one charger's bad data costs the others
+    nothing but the retry.
+    """
+    try:
+        _writes_store(writes)
+    except Exception:
+        if len(writes) > 1:
+            # The write at fault is reported by its own handler (InternalError,
+            # logged with its traceback); the others only pay for the retry.
+            logger.warning(
+                "A batch of %s frame writes failed; storing them one by one",
+                len(writes),
+            )
+    else:
+        return [None] * len(writes)
+
+    outcomes: list[FramesNotStored | Exception | None] = []
+    for write in writes:
+        try:
+            _writes_store([write])
+        except Exception as error:
+            outcomes.append(_frames_only_store(write, error))
+        else:
+            outcomes.append(None)
+    return outcomes
+
+
+def _frames_only_store(
+    write: FrameWrite, error: Exception
+) -> FramesNotStored | Exception:
+    if write.meter_values is None and write.answer is None:
+        return FramesNotStored(str(error))
+    frames_only = FrameWrite(
+        charge_point_id=write.charge_point_id,
+        frames=write.frames,
+        seen_at=write.seen_at,
+        flags=write.flags,
+    )
+    try:
+        _writes_store([frames_only])
+    except Exception as frames_error:
+        return FramesNotStored(str(frames_error))
+    return error
+
+
+def _writes_store(writes: list[FrameWrite]) -> None:
+    # One charger's rows are locked in charger order in every batch, so two
+    # batches holding the same chargers (a charger's old and new socket) wait
+    # for each other instead of deadlocking.
+    writes = sorted(writes, key=lambda write: write.charge_point_id)
+    with transaction.atomic():
+        frames = []
+        for write in writes:
+            frames.extend(write.frames)
+            if write.answer is not None:
+                frames.append(write.answer)
+        rows_insert(Frame, frames)
+        seen = {w.charge_point_id: w.seen_at for w in writes if w.seen_at is not None}
+        if seen:
+            stations.charge_points_seen(seen=seen)
+        for write in writes:
+            if write.flags:
+                stations.charge_point_flags_add(
+                    charge_point_id=write.charge_point_id, flags=write.flags
+                )
+        reports = [w.meter_values for w in writes if w.meter_values is not None]
+        if reports:
+            sessions.meter_samples_record_many(reports=reports)
 
 
 def frames_prune(*, older_than_days: int, now: datetime | None = None) -> int:

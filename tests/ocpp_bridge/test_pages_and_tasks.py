@@ -230,3 +230,46 @@ async def test_live_feed_forwards_charger_events_to_logged_in_pages(
 
     assert events[0] == {"charge_point": "CP-1", "event": "connected"}
     assert events[1]["event"] == "status" and events[1]["status"] == "Charging"
+
+
+async def test_live_pages_get_the_newest_meter_values_once_a_second(
+    charger_cp, connect, staff_user, client
+):
+    from django.conf import settings as django_settings
+
+    await db(client.force_login)(staff_user)
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME].value
+    headers = [
+        (b"origin", b"http://localhost"),
+        (b"cookie", f"sessionid={cookie}".encode()),
+    ]
+    page = WebsocketCommunicator(URLRouter(websocket_urlpatterns), "/ws/live/", headers)
+    assert (await page.connect(timeout=5))[0]
+    charger = await connect()
+    assert (await page.receive_json_from(timeout=2))["event"] == "connected"
+
+    for minute in (1, 2, 3):
+        await charger.call(
+            "MeterValues",
+            {
+                "connectorId": 1,
+                "meterValue": [
+                    {
+                        "timestamp": f"2025-05-01T08:0{minute}:00Z",
+                        "sampledValue": [{"value": str(1000 * minute)}],
+                    }
+                ],
+            },
+        )
+    event = await page.receive_json_from(timeout=3)
+    nothing_more = await page.receive_nothing(timeout=1.5)
+    await charger.disconnect()
+    await page.disconnect()
+
+    assert event == {
+        "charge_point": "CP-1",
+        "event": "meter_values",
+        "connector": 1,
+        "session": None,
+    }
+    assert nothing_more
